@@ -1,0 +1,54 @@
+# Concierge — `make run` serves the whole stack, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint typecheck check bench-intents bench-recommender browser-deps clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs only when pyproject.toml changes. torch is pinned and installed first so
+# that no dependency can pull a CUDA build of several GB.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+run: $(VENV)/.installed
+	DEBUG=$${DEBUG:-1} $(PY) -m config.dev
+
+# Browser tests drive Debian's chromium; install it when it is missing and we may.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests…"; \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
+	  else echo "warning: /usr/bin/chromium is missing; browser tests will fail"; fi; \
+	fi
+
+test: $(VENV)/.installed browser-deps
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy .
+
+check: lint typecheck test
+
+bench-intents: $(VENV)/.installed
+	$(PY) manage.py evaluate_intents --train ../shared/data/intents/banking77/train.csv \
+	  --test ../shared/data/intents/banking77/test.csv --json benchmarks/results/banking77.json
+	$(PY) manage.py evaluate_intents --train ../shared/data/intents/clinc150/train.csv \
+	  --val ../shared/data/intents/clinc150/val.csv \
+	  --test ../shared/data/intents/clinc150/test.csv --json benchmarks/results/clinc150.json
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from chatbot.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/", ChatConsumer.as_asgi()),
+]

@@ -1,0 +1,20 @@
+"""Celery tasks of the chat: ids in, one service call, retries owned here."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from chatbot import services
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def reply_to_message(message_id: int) -> int | None:
+    """Produce and deliver the bot's reply to a stored customer message."""
+    reply = services.bot_reply(message_id=message_id)
+    return reply.pk if reply else None

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from recommender.models import Product
+
+
+def shop_home(request: HttpRequest) -> HttpResponse:
+    """The demo storefront, with the chat widget embedded as a shop would."""
+    products = Product.objects.filter(active=True).order_by("category", "name")
+    return render(request, "chatbot/shop_home.html", {"products": products})
+
+
+def shop_product(request: HttpRequest, sku: str) -> HttpResponse:
+    product = get_object_or_404(Product, sku=sku, active=True)
+    return render(request, "chatbot/shop_product.html", {"product": product})

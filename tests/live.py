@@ -1,0 +1,142 @@
+"""Real server and worker processes for end-to-end and fault tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+from django.db import connection
+
+from config.services import free_port, wait_for_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ORIGIN = "http://127.0.0.1"
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child process: the test database, the test Redis."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
+    env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    env["SECURE_SSL_REDIRECT"] = "0"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Process:
+    name: str
+    args: list[str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                self.args, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def web_process(log_dir: Path, port: int | None = None) -> tuple[Process, int]:
+    port = port or free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ws-max-size",
+        "65536",
+        "--no-access-log",
+    ]
+    return Process(f"web-{port}", args, log_dir / f"web-{port}.log"), port
+
+
+def worker_process(log_dir: Path, queues: str = "inference,training") -> Process:
+    name = f"worker-{uuid.uuid4().hex[:6]}"
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        queues,
+        "-P",
+        "threads",
+        "-c",
+        "4",
+        "--loglevel",
+        "INFO",
+        "-n",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    return Process(name, args, log_dir / f"{name}.log")
+
+
+def start_web(process: Process, port: int, env: dict[str, str]) -> None:
+    process.start(env)
+    assert process.process is not None
+    wait_for_port(
+        port, process=process.process, name=process.name, log=process.log, timeout=60
+    )
+
+
+async def receive_until(
+    ws: Any, predicate: Any, *, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Frames received until one satisfies ``predicate`` (that one included)."""
+    import asyncio
+
+    frames: list[dict[str, Any]] = []
+
+    async def collect() -> None:
+        while True:
+            frame = json.loads(await ws.recv())
+            frames.append(frame)
+            if predicate(frame):
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return frames
+
+
+def ws_connect(port: int, query: str = "", *, origin: str | None = None) -> Any:
+    """A websocket to the chat, from the server's own origin unless told otherwise."""
+    return websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/chat/{query}",
+        origin=origin or f"{ORIGIN}:{port}",  # type: ignore[arg-type]
+    )
