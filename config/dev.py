@@ -123,7 +123,6 @@ def supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
 def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     os.chdir(BASE_DIR)
-    Path(".data").mkdir(exist_ok=True)
     try:
         with service_urls():
             manage("migrate", "--no-input")

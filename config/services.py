@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / ".data"
-STATE_FILE = DATA_DIR / "services.json"
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
 DATABASE_NAME = "concierge"
@@ -35,6 +33,15 @@ PG_SYSTEM_USER = "embedded_postgres"
 
 class ServiceError(RuntimeError):
     """An embedded service could not start; the message says why in one line."""
+
+
+def data_dir() -> Path:
+    """Where development data lives: ``.data/`` unless CONCIERGE_DATA_DIR says."""
+    return Path(os.environ.get("CONCIERGE_DATA_DIR") or BASE_DIR / ".data")
+
+
+def state_file() -> Path:
+    return data_dir() / "services.json"
 
 
 def say(message: str) -> None:
@@ -303,21 +310,21 @@ def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
     Yields:
         ``{"DATABASE_URL": …, "REDIS_URL": …}``
     """
+    root = data_dir()
+    root.mkdir(parents=True, exist_ok=True)
     if temporary:
-        DATA_DIR.mkdir(exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix="test-", dir=DATA_DIR))
+        root = Path(tempfile.mkdtemp(prefix="test-", dir=root))
         pg = EmbeddedPostgres(root / "postgres", free_port())
         redis = EmbeddedRedis(root / "redis", free_port(), persist=False)
     else:
-        root = DATA_DIR
         pg = EmbeddedPostgres(
-            DATA_DIR / "postgres",
+            root / "postgres",
             choose_port(
                 _port_env("CONCIERGE_PG_PORT", DEFAULT_PG_PORT), service="PostgreSQL"
             ),
         )
         redis = EmbeddedRedis(
-            DATA_DIR / "redis",
+            root / "redis",
             choose_port(
                 _port_env("CONCIERGE_REDIS_PORT", DEFAULT_REDIS_PORT), service="Redis"
             ),
@@ -327,13 +334,13 @@ def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
         redis.start()
         urls = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url}
         if not temporary:
-            STATE_FILE.write_text(json.dumps({**urls, "pid": os.getpid()}))
+            state_file().write_text(json.dumps({**urls, "pid": os.getpid()}))
         say(f"PostgreSQL on 127.0.0.1:{pg.port}, Redis on 127.0.0.1:{redis.port}")
         yield urls
     finally:
         if not temporary:
             with contextlib.suppress(FileNotFoundError):
-                STATE_FILE.unlink()
+                state_file().unlink()
         redis.stop()
         pg.stop()
         if temporary:
@@ -341,19 +348,20 @@ def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
         say("PostgreSQL and Redis stopped")
 
 
-def _port_env(name: str, default: int) -> int:
+def _port_env(name: str, default: int) -> int | None:
+    """The port asked for in ``name``; ``None`` (any free port) for 0."""
     raw = os.environ.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
+    if not raw.isdigit() or not 0 <= int(raw) < 65536:
         raise ServiceError(f"{name}: expected a port number, got {raw!r}")
-    return int(raw)
+    return int(raw) or None
 
 
 def running_dev_urls() -> dict[str, str] | None:
     """The URLs of the services a running ``make run`` started, if one is running."""
     try:
-        state = json.loads(STATE_FILE.read_text())
+        state = json.loads(state_file().read_text())
     except (FileNotFoundError, ValueError):
         return None
     if not _alive(int(state.get("pid", 0))):

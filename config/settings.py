@@ -17,6 +17,8 @@ from config.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Development data: the embedded databases, trained models, the demo login.
+DATA_DIR = Path(env_str("CONCIERGE_DATA_DIR") or BASE_DIR / ".data")
 
 DEBUG = env_bool("DEBUG", default=False)
 
@@ -135,7 +137,7 @@ CELERY_TIMEZONE = "UTC"
 # A sentence-transformers model folder; empty means the packaged all-MiniLM-L6-v2.
 ENCODER_PATH = env_str("ENCODER_PATH")
 TORCH_THREADS = env_int("TORCH_THREADS", 2, minimum=1)
-MODEL_DIR = Path(env_str("MODEL_DIR") or BASE_DIR / ".data" / "models")
+MODEL_DIR = Path(env_str("MODEL_DIR") or DATA_DIR / "models")
 
 # --- Security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -29,8 +29,8 @@ class Command(BaseCommand):
     def demo_admin(self) -> str:
         # The password is made on first run and kept under .data/, so every clone
         # gets its own and a second run prints the same one.
-        password_file = settings.BASE_DIR / ".data" / "demo-admin-password"
-        password_file.parent.mkdir(exist_ok=True)
+        password_file = settings.DATA_DIR / "demo-admin-password"
+        password_file.parent.mkdir(parents=True, exist_ok=True)
         if not password_file.exists():
             password_file.write_text(secrets.token_urlsafe(12))
             password_file.chmod(0o600)

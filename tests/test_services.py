@@ -1,0 +1,97 @@
+"""The embedded PostgreSQL and Redis start, serve, and stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import psycopg
+import pytest
+import redis
+
+from config import services
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_it_starts_real_postgres_with_pgvector_and_real_redis_then_stops_both():
+    with services.embedded_services(temporary=True) as urls:
+        with psycopg.connect(urls["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            distance = conn.execute(
+                "SELECT '[1,0,0]'::vector <=> '[0,1,0]'::vector"
+            ).fetchone()
+            version = conn.execute("SHOW server_version").fetchone()
+        client = redis.Redis.from_url(urls["REDIS_URL"])
+        assert client.ping()
+        client.close()
+
+    assert distance == (1.0,)
+    assert version is not None and version[0].startswith("18")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(urls["DATABASE_URL"], connect_timeout=2)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(urls["REDIS_URL"]).ping()
+
+
+def test_it_takes_a_free_port_and_says_so_when_the_preferred_one_is_in_use(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        port = services.choose_port(taken, service="Redis")
+
+    assert port != taken
+    assert f"Redis: port {taken} is in use, using free port {port}" in (
+        capsys.readouterr().err
+    )
+
+
+def test_it_names_the_port_when_a_fixed_one_is_in_use():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        with pytest.raises(services.ServiceError, match=f"port {taken} .* in use"):
+            services.choose_port(taken, service="PostgreSQL", strict=True)
+
+
+def test_it_refuses_a_second_server_on_the_same_data(tmp_path):
+    first = services.EmbeddedPostgres(tmp_path / "pg", services.free_port())
+    first.start()
+    try:
+        second = services.EmbeddedPostgres(tmp_path / "pg", services.free_port())
+        with pytest.raises(services.ServiceError, match="already running"):
+            second.start()
+    finally:
+        first.stop()
+    assert first.process is None
+
+
+def test_manage_py_starts_and_stops_the_services_itself_in_development():
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+    }
+    env.update(DEBUG="1", CONCIERGE_PG_PORT="0", CONCIERGE_REDIS_PORT="0")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.db import connection; connection.ensure_connection();"
+            "print('connected', connection.settings_dict['NAME'])",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "connected concierge" in result.stdout
+    assert "PostgreSQL on 127.0.0.1:" in result.stderr
+    assert "PostgreSQL and Redis stopped" in result.stderr

@@ -1,0 +1,74 @@
+"""Settings come from the environment; a bad value stops start-up with one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-production-secret-key-with-more-than-fifty-characters-0123456789",
+    "DATABASE_URL": "postgres://concierge:secret@db.internal:5432/concierge",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "ALLOWED_HOSTS": "chat.shop.example",
+    "CSRF_TRUSTED_ORIGINS": "https://chat.shop.example",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    clean.pop("WIDGET_ALLOWED_ORIGINS", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_it_passes_the_deploy_checklist_with_production_values():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("DEBUG", "maybe", "DEBUG: expected one of"),
+        ("DATABASE_URL", "mysql://db/concierge", "DATABASE_URL: the scheme must be"),
+        ("DATABASE_URL", "postgres://u:hunter2@db:port/x", "DATABASE_URL: the port is"),
+        ("REDIS_URL", "http://redis:6379", "REDIS_URL: the scheme must be"),
+        ("CSRF_TRUSTED_ORIGINS", "shop.example", "CSRF_TRUSTED_ORIGINS: 'shop.exa"),
+        ("WIDGET_ALLOWED_ORIGINS", "*", "WIDGET_ALLOWED_ORIGINS: '*' is not an origin"),
+        ("SECRET_KEY", "short", "SECRET_KEY: use at least 32"),
+        ("TORCH_THREADS", "two", "TORCH_THREADS: expected an integer"),
+    ],
+)
+def test_it_stops_with_one_line_naming_a_malformed_variable(variable, value, complaint):
+    result = manage("check", **{**PRODUCTION, variable: value})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Configuration error: {complaint}")
+    assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_it_refuses_to_start_without_a_required_variable_when_debug_is_off(variable):
+    env = dict(PRODUCTION)
+    del env[variable]
+    result = manage("check", **env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"Configuration error: {variable}: required when DEBUG is off"
+    )
