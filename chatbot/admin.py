@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from chatbot.models import Conversation, Customer, Message
 
@@ -9,11 +12,11 @@ class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     can_delete = False
-    fields = ["seq", "sender", "text", "intent", "confidence", "created"]
+    fields = ("seq", "sender", "text", "intent", "confidence", "created")
     readonly_fields = fields
     ordering = ["seq"]
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

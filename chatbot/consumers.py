@@ -60,7 +60,7 @@ def require_client_msg_id(frame: dict[str, Any]) -> str:
     return value
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class ChatConsumer(AsyncJsonWebsocketConsumer):
     customer: Customer
     conversation: Conversation
 
