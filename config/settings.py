@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -168,6 +169,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in dev
+# Without collectstatic (development, tests) STATIC_ROOT is absent, which is fine.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
