@@ -18,8 +18,10 @@ from django.core.cache import cache
 
 from chatbot import services
 from chatbot.models import Conversation, Customer, Message
+from recommender.services import interaction_record
 
 NOT_FOUND_CLOSE_CODE = 4404
+TRACKED_KINDS = ("view", "chat_click", "add_to_cart")
 
 
 class FrameError(Exception):
@@ -210,12 +212,28 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation=self.conversation, score=score, comment=comment.strip()
         )
 
+    async def on_event(self, frame: dict[str, Any]) -> None:
+        """Tracking from the widget: a product viewed, clicked in chat, added to cart."""
+        kind = frame.get("kind")
+        if kind not in TRACKED_KINDS:
+            raise FrameError("invalid_field", f"'kind' must be one of {TRACKED_KINDS}")
+        sku = require_str(frame, "sku", max_length=64)
+        recorded = await database_sync_to_async(interaction_record)(
+            customer_id=self.customer.pk,
+            sku=sku,
+            kind=kind,
+            conversation_id=self.conversation.pk,
+        )
+        if not recorded:
+            raise FrameError("unknown_product", f"No product {sku!r}")
+
     HANDLERS = {
         "message": on_message,
         "postback": on_postback,
         "typing": on_typing,
         "resync": on_resync,
         "csat": on_csat,
+        "event": on_event,
     }
 
     # --- group events → client ----------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from recommender.models import Product
+from recommender.models import Interaction, Product
 
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo" / "catalog.jsonl"
 
@@ -52,3 +52,19 @@ def products_import_jsonl(path: Path) -> int:
         for row in rows:
             Product.objects.update_or_create(sku=row.pop("sku"), defaults=row)
     return len(rows)
+
+
+def interaction_record(
+    *, customer_id: int, sku: str, kind: str, conversation_id: int | None = None
+) -> bool:
+    """Record what a customer did with a product; False for an unknown product."""
+    product = Product.objects.filter(sku=sku).only("pk").first()
+    if product is None:
+        return False
+    Interaction.objects.create(
+        customer_id=customer_id,
+        product=product,
+        kind=kind,
+        conversation_id=conversation_id,
+    )
+    return True

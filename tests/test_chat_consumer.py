@@ -243,6 +243,23 @@ async def test_it_tells_a_client_that_sends_too_fast_when_to_retry(chat, setting
     )
 
 
+async def test_it_records_a_product_event_as_an_interaction(chat):
+    from recommender.models import Interaction, Product
+
+    ws, session = chat
+    await database_sync_to_async(Product.objects.create)(
+        sku="SKU-1", name="Tent", category="Outdoor", price="99.00", stock=3
+    )
+    await ws.send_json_to({"type": "event", "kind": "chat_click", "sku": "SKU-1"})
+    assert await ws.receive_nothing()
+    await ws.send_json_to({"type": "event", "kind": "chat_click", "sku": "nope"})
+    assert (await ws.receive_json_from())["code"] == "unknown_product"
+    kinds = await database_sync_to_async(
+        lambda: list(Interaction.objects.values_list("kind", "product__sku"))
+    )()
+    assert kinds == [("chat_click", "SKU-1")]
+
+
 # --- bad input --------------------------------------------------------------------
 
 BAD_FRAMES = [
@@ -282,6 +299,8 @@ BAD_FRAMES = [
     (json.dumps({"type": "resync", "since_seq": -1}), "invalid_field"),
     (json.dumps({"type": "csat", "score": 6}), "invalid_field"),
     (json.dumps({"type": "csat", "score": True}), "invalid_field"),
+    (json.dumps({"type": "event", "kind": "purchase", "sku": "x"}), "invalid_field"),
+    (json.dumps({"type": "event", "kind": "view"}), "invalid_field"),
 ]
 
 

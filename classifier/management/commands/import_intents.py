@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from classifier import datasets
+from classifier.models import TrainingExample
+from classifier.services import examples_import
+
+
+class Command(BaseCommand):
+    help = "Import intents and examples from CSV (text,intent) or YAML."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "--source",
+            choices=[TrainingExample.Source.SEED, TrainingExample.Source.IMPORT],
+            default=TrainingExample.Source.IMPORT,
+        )
+
+    def handle(self, *args: Any, path: Path, source: str, **options: Any) -> None:
+        try:
+            intent_set = datasets.read(path)
+        except datasets.DatasetError as error:
+            raise CommandError(str(error)) from None
+        result = examples_import(intent_set=intent_set, source=source)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {result.created} examples ({result.skipped} already there), "
+                f"{result.intents_created} new intents."
+            )
+        )
