@@ -213,7 +213,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def on_event(self, frame: dict[str, Any]) -> None:
-        """Tracking from the widget: a product viewed, clicked in chat, added to cart."""
+        """Tracking from the widget: a product viewed, clicked, added to cart."""
         kind = frame.get("kind")
         if kind not in TRACKED_KINDS:
             raise FrameError("invalid_field", f"'kind' must be one of {TRACKED_KINDS}")

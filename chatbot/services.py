@@ -139,7 +139,9 @@ def bot_reply(*, message_id: int) -> Message | None:
     Safe to run twice: the reply carries ``client_msg_id="reply-to:<id>"``, so a
     second run finds it and stores nothing.
     """
-    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    message = (
+        Message.objects.select_related("conversation").filter(pk=message_id).first()
+    )
     if message is None:  # deleted since (e.g. the conversation was erased)
         return None
     conversation = message.conversation

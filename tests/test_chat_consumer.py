@@ -164,7 +164,7 @@ async def test_it_stores_a_resent_client_msg_id_once_and_acks_it_again(chat):
 
 
 async def test_it_replays_everything_after_since_seq_on_resync(chat):
-    ws, session = chat
+    ws, _session = chat
     for n in range(2):
         await ws.send_json_to(
             {"type": "message", "client_msg_id": f"r{n}", "text": f"m{n}"}
@@ -246,7 +246,7 @@ async def test_it_tells_a_client_that_sends_too_fast_when_to_retry(chat, setting
 async def test_it_records_a_product_event_as_an_interaction(chat):
     from recommender.models import Interaction, Product
 
-    ws, session = chat
+    ws, _session = chat
     await database_sync_to_async(Product.objects.create)(
         sku="SKU-1", name="Tent", category="Outdoor", price="99.00", stock=3
     )
@@ -321,7 +321,7 @@ async def test_it_answers_bad_input_with_an_error_stores_nothing_and_stays_open(
 
 
 async def test_it_refuses_binary_frames_and_stays_open(chat):
-    ws, session = chat
+    ws, _session = chat
     await ws.send_to(bytes_data=b"\x00\x01")
     assert (await ws.receive_json_from())["code"] == "binary_not_supported"
     await ws.send_json_to(

@@ -110,7 +110,7 @@ async def test_two_servers_on_one_redis_show_each_other_the_conversation(live_st
             assert joined["conversation"] == session["conversation"]
             await send_message(a, "from-a", "Sent through server one")
             on_b = await receive_until(b, is_bot_message)
-            assert [f["text"] for f in on_b if f["type"] == "message"][0] == (
+            assert next(f["text"] for f in on_b if f["type"] == "message") == (
                 "Sent through server one"
             )
             await send_message(b, "from-b", "Sent through server two")
