@@ -62,6 +62,15 @@ def require_client_msg_id(frame: dict[str, Any]) -> str:
     return value
 
 
+def with_id(check: Any, frame: dict[str, Any], key: str, client_msg_id: str) -> str:
+    """Run ``check``; its error names the message, so a client can drop it."""
+    try:
+        return str(check(frame, key))
+    except FrameError as error:
+        error.extra["client_msg_id"] = client_msg_id
+        raise
+
+
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     customer: Customer
     conversation: Conversation
@@ -134,12 +143,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         client_msg_id = require_client_msg_id(frame)
-        text = require_text(frame, "text")
+        text = with_id(require_text, frame, "text", client_msg_id)
         await self.store_customer_message(client_msg_id=client_msg_id, text=text)
 
     async def on_postback(self, frame: dict[str, Any]) -> None:
         client_msg_id = require_client_msg_id(frame)
-        title = require_text(frame, "title")
+        title = with_id(require_text, frame, "title", client_msg_id)
         payload = frame.get("payload")
         if not isinstance(payload, dict):
             raise FrameError("invalid_field", "'payload' must be an object")

@@ -63,3 +63,16 @@ def bob(db: Any) -> Any:
     return get_user_model().objects.create_user(
         "bob", "bob@example.com", "bob-password-123", is_staff=True
     )
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry_cache() -> Iterator[None]:
+    """Each test starts with no cached "active model" answer from another test."""
+    from django.core.cache import cache
+
+    from ml.models import ModelVersion
+
+    keys = [f"ml:active:{kind}" for kind in ModelVersion.Kind.values]
+    cache.delete_many(keys)
+    yield
+    cache.delete_many(keys)

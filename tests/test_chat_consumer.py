@@ -320,6 +320,13 @@ async def test_it_answers_bad_input_with_an_error_stores_nothing_and_stays_open(
     assert await ws.receive_nothing()
 
 
+async def test_it_names_the_refused_message_so_the_client_can_drop_it(chat):
+    ws, _ = chat
+    await ws.send_json_to({"type": "message", "client_msg_id": "e1", "text": " "})
+    error = await ws.receive_json_from()
+    assert (error["code"], error["client_msg_id"]) == ("empty_text", "e1")
+
+
 async def test_it_refuses_binary_frames_and_stays_open(chat):
     ws, _session = chat
     await ws.send_to(bytes_data=b"\x00\x01")

@@ -1,0 +1,38 @@
+"""The widget on the demo shop, in real Chromium against real server and worker."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_customer_chats_on_the_demo_shop_and_keeps_the_history_on_reload(
+    live_stack, page
+):
+    from recommender.models import Product
+
+    Product.objects.create(
+        sku="JKT-001", name="Stormline Jacket", category="Jackets", price="89.00"
+    )
+    page.goto(live_stack.url + "/")
+    expect(page.get_by_text("Stormline Jacket")).to_be_visible()
+
+    page.get_by_test_id("concierge-launcher").click()
+    expect(page.get_by_test_id("concierge-panel")).to_be_visible()
+    page.get_by_test_id("concierge-input").fill("Where is my <b>order</b>?")
+    page.get_by_test_id("concierge-send").click()
+
+    bubbles = page.get_by_test_id("concierge-message")
+    bot = page.locator("[data-testid=concierge-message][data-sender=bot]")
+    expect(bot).to_have_count(1)
+    # Text stays text: the markup is shown, not rendered.
+    expect(bubbles.first).to_have_text("Where is my <b>order</b>?")
+    before = bubbles.all_inner_texts()
+
+    page.reload()
+    expect(page.get_by_test_id("concierge-panel")).to_be_visible()
+    expect(bubbles).to_have_count(2)
+    assert bubbles.all_inner_texts() == before
+    assert page.locator("[data-testid=concierge-message] b").count() == 0
