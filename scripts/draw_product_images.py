@@ -35,6 +35,27 @@ ICONS = {
         "M130 95 L145 95 L145 140 L130 140 Z"
     ),
     "Home": "M40 90 L100 45 L160 90 L160 160 L40 160 Z",
+    # A tent with a flag on the ridge; the door is a hole (reverse winding).
+    "Outdoor": (
+        "M25 160 L100 40 L175 160 Z M100 92 L78 160 L122 160 Z "
+        "M100 40 L100 22 L122 29 L100 36"
+    ),
+    # Sunglasses: two lenses, a bridge and the temples.
+    "Accessories": (
+        "M28 82 L92 82 L88 122 Q62 138 36 122 Z M108 82 L172 82 L164 122 "
+        "Q138 138 112 122 Z M92 90 Q100 80 108 90 M28 82 L18 76 M172 82 L182 76"
+    ),
+    # A pump bottle with a label (the label is a hole, reverse winding).
+    "Beauty": (
+        "M68 86 L132 86 L132 160 Q132 168 124 168 L76 168 Q68 168 68 160 Z "
+        "M82 106 L82 146 L118 146 L118 106 Z M86 86 L86 68 L114 68 L114 86 Z "
+        "M96 68 L96 50 L104 50 L104 68 Z M88 50 L88 40 L138 40 L138 48 L104 48 Z"
+    ),
+    # A short-sleeved crew-neck t-shirt.
+    "Sportswear": (
+        "M76 38 Q100 58 124 38 L168 60 L152 94 L136 86 L136 164 L64 164 L64 86 "
+        "L48 94 L32 60 Z"
+    ),
 }
 DEFAULT_ICON = "M60 60 L140 60 L140 140 L60 140 Z"
 
