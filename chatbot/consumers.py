@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.cache import cache
 
-from chatbot import services
+from chatbot import selectors, services
 from chatbot.models import Conversation, Customer, Message
 from recommender.services import interaction_record
 
@@ -79,7 +79,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         token = query.get("token", [""])[0]
         public_id = query.get("conversation", [""])[0] or None
-        customer, conversation = await self._open(token, public_id)
+        customer, conversation, status = await self._open(token, public_id)
         await self.accept()
         if conversation is None:
             # Not theirs or not there: one answer for both, so ids can't be probed.
@@ -96,7 +96,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 "status": conversation.status,
             }
         )
-        await self.send_json(services.status_frame(conversation))
+        await self.send_json(status)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation"):
@@ -107,14 +107,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     @database_sync_to_async
     def _open(
         self, token: str, public_id: str | None
-    ) -> tuple[Customer, Conversation | None]:
+    ) -> tuple[Customer, Conversation | None, dict[str, Any]]:
         customer = Customer.from_token(token) if token else None
         if customer is None:
             customer = Customer.objects.create()
         conversation = services.conversation_for_customer(
             customer=customer, public_id=public_id
         )
-        return customer, conversation
+        status = selectors.status_frame(conversation) if conversation else {}
+        return customer, conversation, status
 
     # --- client → server --------------------------------------------------------
 

@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from chatbot import selectors
 from chatbot.models import Conversation, Customer, Message
 
 logger = logging.getLogger(__name__)
@@ -95,30 +96,24 @@ def message_store(
                 conversation.group_name, {"type": "chat.message", "message": frame}
             )
         )
-        if (
-            sender == Message.Sender.CUSTOMER
-            and conversation.status == Conversation.Status.BOT
-        ):
+        if sender == Message.Sender.CUSTOMER and conversation.bot_may_answer():
             from chatbot.tasks import reply_to_message
 
             transaction.on_commit(lambda: reply_to_message.delay(message.pk))
     return message, True
 
 
-def status_frame(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "type": "status",
-        "status": conversation.status,
-        "queue_position": None,
-        "expected_wait_seconds": None,
-    }
-
-
 def status_broadcast(conversation: Conversation) -> None:
     broadcast(
         conversation.group_name,
-        {"type": "chat.status", "status": status_frame(conversation)},
+        {"type": "chat.status", "status": selectors.status_frame(conversation)},
     )
+
+
+def queue_broadcast() -> None:
+    """Tell everyone waiting for a person their current place and wait."""
+    for conversation in Conversation.objects.waiting():
+        status_broadcast(conversation)
 
 
 def typing_broadcast(conversation: Conversation, *, sender: str) -> None:
@@ -137,34 +132,40 @@ def bot_reply(*, message_id: int) -> Message | None:
     """Answer a customer message; ``None`` when there is nothing (more) to answer.
 
     Safe to run twice: the reply carries ``client_msg_id="reply-to:<id>"``, so a
-    second run finds it and stores nothing.
+    second run finds it and stores nothing. The conversation row stays locked while
+    the bot thinks, so two quick messages are answered one after the other.
     """
-    message = (
-        Message.objects.select_related("conversation").filter(pk=message_id).first()
-    )
+    message = Message.objects.filter(pk=message_id).first()
     if message is None:  # deleted since (e.g. the conversation was erased)
         return None
-    conversation = message.conversation
-    if conversation.status != Conversation.Status.BOT:
-        return None
     reply_id = f"reply-to:{message.pk}"
-    if conversation.messages.filter(client_msg_id=reply_id).exists():
-        return None
-    typing_broadcast(conversation, sender=Message.Sender.BOT)
-    from chatbot.policy import respond
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(
+            pk=message.conversation_id
+        )
+        if not conversation.bot_may_answer():
+            return None
+        if conversation.messages.filter(client_msg_id=reply_id).exists():
+            return None
+        typing_broadcast(conversation, sender=Message.Sender.BOT)
+        message.conversation = conversation
+        status_before = conversation.status
+        from chatbot.dialogue.policy import respond
 
-    reply = respond(message)
-    stored, _ = message_store(
-        conversation_id=conversation.pk,
-        sender=Message.Sender.BOT,
-        client_msg_id=reply_id,
-        text=reply.text,
-        payload=reply.payload,
-        intent=reply.intent,
-        confidence=reply.confidence,
-        model_version_id=reply.model_version_id,
-    )
-    conversation.refresh_from_db()
-    if conversation.status != Conversation.Status.BOT:
-        status_broadcast(conversation)
+        reply = respond(message)
+        conversation.save(update_fields=["state", "status", "waiting_since", "updated"])
+        stored, _ = message_store(
+            conversation_id=conversation.pk,
+            sender=Message.Sender.BOT,
+            client_msg_id=reply_id,
+            text=reply.text,
+            payload=reply.payload,
+            intent=reply.intent,
+            confidence=reply.confidence,
+            model_version_id=reply.model_version_id,
+        )
+        if conversation.status != status_before:
+            transaction.on_commit(queue_broadcast)
+            if conversation.status != Conversation.Status.WAITING_FOR_AGENT:
+                transaction.on_commit(lambda: status_broadcast(conversation))
     return stored

@@ -18,3 +18,18 @@ def reply_to_message(message_id: int) -> int | None:
     """Produce and deliver the bot's reply to a stored customer message."""
     reply = services.bot_reply(message_id=message_id)
     return reply.pk if reply else None
+
+
+@shared_task(acks_late=True)
+def embed_articles(article_ids: list[int]) -> int:
+    """Compute the embeddings of changed help-centre articles."""
+    from chatbot.dialogue.knowledge import article_embed
+    from chatbot.models import Article
+
+    return article_embed(Article.objects.filter(pk__in=article_ids))
+
+
+@shared_task
+def refresh_queue() -> None:
+    """Send everyone waiting for a person their place and expected wait (beat)."""
+    services.queue_broadcast()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from chatbot.models import Article
 from recommender.models import Product
 
 
@@ -15,3 +16,8 @@ def shop_home(request: HttpRequest) -> HttpResponse:
 def shop_product(request: HttpRequest, sku: str) -> HttpResponse:
     product = get_object_or_404(Product, sku=sku, active=True)
     return render(request, "chatbot/shop_product.html", {"product": product})
+
+
+def help_article(request: HttpRequest, slug: str) -> HttpResponse:
+    article = get_object_or_404(Article, slug=slug, published=True)
+    return render(request, "chatbot/help_article.html", {"article": article})

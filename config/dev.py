@@ -126,7 +126,9 @@ def main() -> None:
     try:
         with service_urls():
             manage("migrate", "--no-input")
-            manage("setup_demo")
+            # CONCIERGE_SKIP_TRAINING=1 skips training the first model (tests).
+            skip = os.environ.get("CONCIERGE_SKIP_TRAINING") == "1"
+            manage("setup_demo", *(["--no-train"] if skip else []))
             children = {
                 # Own process groups: Ctrl-C reaches them only through us, so the
                 # shutdown order (children, then the databases) is ours to keep.

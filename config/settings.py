@@ -139,6 +139,8 @@ CELERY_TIMEZONE = "UTC"
 ENCODER_PATH = env_str("ENCODER_PATH")
 TORCH_THREADS = env_int("TORCH_THREADS", 2, minimum=1)
 MODEL_DIR = Path(env_str("MODEL_DIR") or DATA_DIR / "models")
+# Saving a product or article queues the computation of its embedding.
+EMBED_ON_SAVE = True
 
 # --- Security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -191,3 +193,6 @@ CHAT_THROTTLE = (
     env_int("CHAT_THROTTLE_MESSAGES", 10, minimum=1),
     env_int("CHAT_THROTTLE_SECONDS", 10, minimum=1),
 )
+CELERY_BEAT_SCHEDULE = {
+    "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
+}

@@ -49,6 +49,7 @@ def products_import_jsonl(path: Path) -> int:
         except (ValueError, KeyError, TypeError, InvalidOperation) as error:
             raise ProductImportError(f"{path}:{number}: {error!r}") from None
     with transaction.atomic():
+        # update_or_create sends post_save, which queues the embeddings (one batch).
         for row in rows:
             Product.objects.update_or_create(sku=row.pop("sku"), defaults=row)
     return len(rows)

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.live import Process, child_env, start_web, web_process, worker_process
+from tests.live import (
+    Process,
+    child_env,
+    start_web,
+    wait_for_idle_workers,
+    web_process,
+    worker_process,
+)
 
 
 @dataclass
@@ -31,6 +38,9 @@ def live_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     log_dir = tmp_path_factory.mktemp("live")
+    from config import celery_app
+
+    celery_app.control.purge()  # tasks queued by earlier in-process tests
     with django_db_blocker.unblock():
         env = child_env()
     web, port = web_process(log_dir)
@@ -76,3 +86,17 @@ def fresh_registry_cache() -> Iterator[None]:
     cache.delete_many(keys)
     yield
     cache.delete_many(keys)
+
+
+@pytest.fixture(autouse=True)
+def settle_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test with real workers, wait until they are idle."""
+    yield
+    if "live_stack" in request.fixturenames:
+        wait_for_idle_workers()
+
+
+@pytest.fixture(autouse=True)
+def no_background_embedding(settings: Any) -> None:
+    """Saving a product or article queues its embedding; tests that want it say so."""
+    settings.EMBED_ON_SAVE = False

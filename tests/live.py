@@ -140,3 +140,27 @@ def ws_connect(port: int, query: str = "", *, origin: str | None = None) -> Any:
         f"ws://127.0.0.1:{port}/ws/chat/{query}",
         origin=origin or f"{ORIGIN}:{port}",  # type: ignore[arg-type]
     )
+
+
+def wait_for_idle_workers(timeout: float = 60.0) -> None:
+    """Until no task is queued or running: a test must not end mid-task, or the
+    database flush between tests would race the worker's writes."""
+    import time
+
+    import redis
+    from django.conf import settings
+
+    from config import celery_app
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            queued = sum(client.llen(q) for q in ("inference", "training"))
+            active = celery_app.control.inspect(timeout=0.5).active() or {}
+            if not queued and not any(active.values()):
+                return
+            time.sleep(0.2)
+        raise TimeoutError("workers still busy after the test")
+    finally:
+        client.close()

@@ -1,4 +1,4 @@
-"""Load the demo shop's data once and make sure a demo admin login exists."""
+"""Load the demo shop's data once, train the first model, print the demo login."""
 
 from __future__ import annotations
 
@@ -7,24 +7,57 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
 
+from chatbot.demo import articles_load, orders_load
+from chatbot.dialogue.knowledge import article_embed
+from chatbot.models import Article, Order
+from classifier.models import TrainingExample
+from ml.models import ModelVersion
+from recommender.embeddings import product_embed
 from recommender.models import Product
 from recommender.services import DEMO_CATALOG, products_import_jsonl
 
 DEMO_ADMIN = "admin"
+DEMO_INTENTS = settings.BASE_DIR / "classifier" / "demo" / "intents.yaml"
 
 
 class Command(BaseCommand):
-    help = "Load the demo data (once) and print the demo admin login."
+    help = "Load the demo data (once), train the first intent model, print the login."
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        if Product.objects.exists():
-            self.stdout.write("Demo catalog already loaded; reusing it.")
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--no-train", action="store_true", help="Don't train an intent model."
+        )
+
+    def handle(self, *args: Any, no_train: bool = False, **options: Any) -> None:
+        self.load_once("products", Product, lambda: products_import_jsonl(DEMO_CATALOG))
+        self.load_once("help-centre articles", Article, articles_load)
+        self.load_once("orders", Order, orders_load)
+        if TrainingExample.objects.exists():
+            self.stdout.write("Intent examples already loaded; reusing them.")
         else:
-            count = products_import_jsonl(DEMO_CATALOG)
-            self.stdout.write(f"Loaded {count} demo products.")
+            call_command("import_intents", str(DEMO_INTENTS), source="seed")
+        missing = Product.objects.filter(embedding__isnull=True).count()
+        missing += Article.objects.filter(embedding__isnull=True).count()
+        if missing:
+            self.stdout.write(f"Embedding {missing} products and articles…")
+            product_embed()
+            article_embed(Article.objects.filter(embedding__isnull=True))
+        active = ModelVersion.objects.filter(
+            kind=ModelVersion.Kind.INTENT, status=ModelVersion.Status.ACTIVE
+        )
+        if not no_train and not active.exists():
+            self.stdout.write("No intent model yet: training the first one.")
+            call_command("train_intents", activate=True)
         self.stdout.write(self.style.SUCCESS(f"Demo admin login: {self.demo_admin()}"))
+
+    def load_once(self, label: str, model: Any, load: Any) -> None:
+        if model.objects.exists():
+            self.stdout.write(f"Demo {label} already loaded; reusing them.")
+        else:
+            self.stdout.write(f"Loaded {load()} demo {label}.")
 
     def demo_admin(self) -> str:
         # The password is made on first run and kept under .data/, so every clone

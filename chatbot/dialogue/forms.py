@@ -1,0 +1,243 @@
+"""Forms: collect what an action needs, turn by turn, then do it.
+
+A form's state lives in ``conversation.state["form"]``: its name, the slots filled
+so far and how many lookups failed. Each customer turn may fill a slot, correct one
+("actually it's NW-10235"), or abandon the form ("never mind").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from chatbot.dialogue.responses import say
+from chatbot.models import Conversation, Order, ReturnRequest
+
+ORDER_NUMBER = re.compile(r"\bNW[\s#-]?(\d{5})\b", re.IGNORECASE)
+# When the bot has just asked for the order number, "10234" alone is one.
+BARE_NUMBER = re.compile(r"^\W*#?(\d{5})\W*$")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok(ay)?|please do|do it|confirm)\b", re.I)
+NO = re.compile(r"^\s*(n|no|nope|nah|don'?t|keep it|not now)\b", re.I)
+ABANDON = re.compile(
+    r"\b(never\s?mind|forget (?:it|that|about it)|cancel (?:that|this)|"
+    r"stop (?:that|this|it)?|don'?t bother|no longer need|doesn'?t matter)\b",
+    re.IGNORECASE,
+)
+MAX_LOOKUPS = 2
+
+
+@dataclass
+class Turn:
+    """What a form says back, and whether it is finished."""
+
+    text: str
+    payload: dict[str, Any] | None = None
+    done: bool = False
+    handoff: bool = False
+
+
+def order_number(text: str, *, asked: bool = False) -> str | None:
+    match = ORDER_NUMBER.search(text) or (BARE_NUMBER.search(text) if asked else None)
+    return f"NW-{match.group(1)}" if match else None
+
+
+def email(text: str) -> str | None:
+    match = EMAIL.search(text)
+    return match.group(0).lower() if match else None
+
+
+def order_context(order: Order) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "status": order.get_status_display().lower(),
+        "carrier": order.carrier or "the carrier",
+        "tracking_number": order.tracking_number,
+        "eta": order.eta.strftime("%A, %B %-d") if order.eta else "soon",
+    }
+
+
+# --- what each form does once it has the order ------------------------------------
+
+
+def finish_status(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+    return Turn(say("order_status", order=order_context(order)), done=True)
+
+
+def finish_tracking(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+    if order.status in (Order.Status.SHIPPED, Order.Status.DELIVERED) and (
+        order.tracking_number
+    ):
+        return Turn(say("order_tracking", order=order_context(order)), done=True)
+    return Turn(say("order_not_shipped_yet", order=order_context(order)), done=True)
+
+
+def finish_refund(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+    refund = {"status": order.get_refund_status_display().lower()}
+    return Turn(
+        say("refund_status", order=order_context(order), refund=refund), done=True
+    )
+
+
+def finish_cancel(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+    if not order.cancellable():
+        return Turn(say("cancel_not_possible", order=order_context(order)), done=True)
+    if "confirm" not in form["slots"]:
+        return ask_confirm(
+            form, f"Cancel order {order.number}?", "Yes, cancel it", "No, keep it"
+        )
+    if not form["slots"]["confirm"]:
+        return Turn(say("form_abandoned"), done=True)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if not locked.cancellable():  # shipped in the meantime
+            return Turn(say("cancel_not_possible", order=order_context(locked)), True)
+        locked.status = Order.Status.CANCELLED
+        locked.save(update_fields=["status"])
+    return Turn(say("cancel_done", order=order_context(order)), done=True)
+
+
+def finish_return(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+    reason = order.return_refusal(now=timezone.now())
+    if reason:
+        return Turn(
+            say("return_not_possible", order=order_context(order), reason=reason),
+            done=True,
+        )
+    if "confirm" not in form["slots"]:
+        return ask_confirm(
+            form, f"Start a return for order {order.number}?", "Yes, start it", "No"
+        )
+    if not form["slots"]["confirm"]:
+        return Turn(say("form_abandoned"), done=True)
+    ReturnRequest.objects.get_or_create(order=order, defaults={"conversation": conv})
+    return Turn(say("return_started", order=order_context(order)), done=True)
+
+
+def ask_confirm(form: dict[str, Any], question: str, yes: str, no: str) -> Turn:
+    form["asking"] = "confirm"
+    return Turn(
+        question,
+        payload={
+            "quick_replies": [
+                {"title": yes, "payload": {"confirm": True}},
+                {"title": no, "payload": {"confirm": False}},
+            ]
+        },
+    )
+
+
+FINISH: dict[str, Callable[[Order, dict[str, Any], Conversation], Turn]] = {
+    "order_status": finish_status,
+    "order_tracking": finish_tracking,
+    "refund": finish_refund,
+    "cancel": finish_cancel,
+    "return": finish_return,
+}
+FIELD_NAMES = {"order_number": "order number", "email": "email address"}
+
+
+def start(name: str, text: str) -> dict[str, Any]:
+    """A new form, with whatever the first message already gave."""
+    form: dict[str, Any] = {"name": name, "slots": {}, "lookups": 0, "misses": 0}
+    if number := order_number(text):
+        form["slots"]["order_number"] = number
+    if address := email(text):
+        form["slots"]["email"] = address
+    return form
+
+
+def step(
+    form: dict[str, Any],
+    *,
+    text: str,
+    postback: dict[str, Any] | None,
+    conversation: Conversation,
+    first: bool = False,
+) -> Turn | None:
+    """Advance ``form`` by one customer turn.
+
+    Returns:
+        What to say, or ``None`` when the message doesn't fit the form (the caller
+        then treats it as a new request).
+    """
+    notes: list[str] = []
+    if not first:
+        if ABANDON.search(text) and form.get("asking") != "confirm":
+            return Turn(say("form_abandoned"), done=True)
+        filled = fill(form, text=text, postback=postback, notes=notes)
+        if not filled and not notes:
+            return None
+    return advance(form, conversation=conversation, notes=notes)
+
+
+def fill(
+    form: dict[str, Any],
+    *,
+    text: str,
+    postback: dict[str, Any] | None,
+    notes: list[str],
+) -> bool:
+    """Put what the message says into the form's slots; True if it answered."""
+    slots, asking = form["slots"], form.get("asking")
+    answered = False
+    if asking == "confirm":
+        if postback and isinstance(postback.get("confirm"), bool):
+            slots["confirm"] = postback["confirm"]
+            answered = True
+        elif YES.search(text) or NO.search(text):
+            slots["confirm"] = bool(YES.search(text))
+            answered = True
+    found = (
+        ("order_number", order_number(text, asked=asking == "order_number")),
+        ("email", email(text)),
+    )
+    for slot, value in found:
+        if value is None:
+            continue
+        if slots.get(slot) not in (None, value) and asking != slot:
+            notes.append(say("form_corrected", field=FIELD_NAMES[slot]))
+        answered = answered or asking == slot
+        slots[slot] = value
+    return answered
+
+
+def advance(
+    form: dict[str, Any], *, conversation: Conversation, notes: list[str]
+) -> Turn:
+    slots = form["slots"]
+    for slot, key in (
+        ("order_number", "ask_order_number"),
+        ("email", "ask_order_email"),
+    ):
+        if slot not in slots:
+            form["asking"] = slot
+            return prefixed(notes, Turn(say(key)))
+    order = Order.objects.filter(
+        number__iexact=slots["order_number"], email__iexact=slots["email"]
+    ).first()
+    if order is None:
+        # One answer for "no such order" and "wrong email": an order number alone
+        # must never confirm that an order exists.
+        form["lookups"] += 1
+        slots.pop("order_number", None)
+        slots.pop("email", None)
+        slots.pop("confirm", None)
+        form["asking"] = "order_number"
+        if form["lookups"] >= MAX_LOOKUPS:
+            return prefixed(
+                notes, Turn(say("order_not_found"), done=True, handoff=True)
+            )
+        return prefixed(notes, Turn(say("order_not_found")))
+    return prefixed(notes, FINISH[form["name"]](order, form, conversation))
+
+
+def prefixed(notes: list[str], turn: Turn) -> Turn:
+    if notes:
+        turn.text = " ".join([*notes, turn.text])
+    return turn

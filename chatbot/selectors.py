@@ -1,0 +1,75 @@
+"""Non-trivial reads of the chat: the queue for a person, agents online."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Avg, F
+from django.utils import timezone
+
+from chatbot.models import AgentPresence, Conversation
+
+# A console that has not said "still here" for this long counts as offline.
+PRESENCE_TIMEOUT = timedelta(seconds=90)
+# Until agents have taken enough conversations to measure, assume this wait.
+DEFAULT_WAIT_SECONDS = 180
+RECENT_HANDOVERS = 20
+
+
+def agents_online() -> int:
+    since = timezone.now() - PRESENCE_TIMEOUT
+    return AgentPresence.objects.filter(
+        last_seen__gte=since, user__is_active=True, user__is_staff=True
+    ).count()
+
+
+def average_wait_seconds() -> float:
+    """Mean time from "waiting" to "taken" over the most recent handovers."""
+    recent = (
+        Conversation.objects.filter(
+            handed_over_at__isnull=False, waiting_since__isnull=False
+        )
+        .order_by("-handed_over_at")
+        .values_list("pk", flat=True)[:RECENT_HANDOVERS]
+    )
+    result = Conversation.objects.filter(pk__in=list(recent)).aggregate(
+        wait=Avg(F("handed_over_at") - F("waiting_since"))
+    )
+    wait = result["wait"]
+    return wait.total_seconds() if wait else DEFAULT_WAIT_SECONDS
+
+
+def queue_position(conversation: Conversation) -> int:
+    """1 for the conversation that has waited longest."""
+    assert conversation.waiting_since is not None
+    ahead = (
+        Conversation.objects.waiting()
+        .filter(waiting_since__lt=conversation.waiting_since)
+        .count()
+    )
+    return ahead + 1
+
+
+def status_frame(conversation: Conversation) -> dict[str, Any]:
+    """The ``status`` frame; with queue position and expected wait while waiting."""
+    frame: dict[str, Any] = {
+        "type": "status",
+        "status": conversation.status,
+        "queue_position": None,
+        "expected_wait_seconds": None,
+    }
+    if (
+        conversation.status == Conversation.Status.WAITING_FOR_AGENT
+        and conversation.waiting_since is not None
+    ):
+        position = queue_position(conversation)
+        agents = agents_online()
+        frame["queue_position"] = position
+        frame["agents_online"] = agents
+        # Each agent works through the queue in parallel: position 3 with 2 agents
+        # waits about two average handovers.
+        rounds = math.ceil(position / max(agents, 1))
+        frame["expected_wait_seconds"] = round(rounds * average_wait_seconds())
+    return frame

@@ -1,0 +1,46 @@
+"""``classify(text)``: the active intent model, as every process sees it now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ml.models import ModelVersion
+from ml.registry import LiveModel
+
+
+@dataclass(frozen=True)
+class Classification:
+    intent: str  # "oos" when out of scope
+    confidence: float
+    top_k: list[tuple[str, float]]
+    out_of_scope: bool
+    model_version_id: int
+    model_version: str
+
+
+def _load(path: Path) -> Any:
+    from classifier.pipeline import IntentModel  # torch loads on first use only
+
+    return IntentModel.load(path)
+
+
+live_model: LiveModel[Any] = LiveModel(ModelVersion.Kind.INTENT, _load)
+
+
+def classify(text: str) -> Classification | None:
+    """Classify one message; ``None`` while no intent model is active."""
+    loaded = live_model.get()
+    if loaded is None:
+        return None
+    version, model = loaded
+    prediction = model.predict([text])[0]
+    return Classification(
+        intent="oos" if prediction.out_of_scope else prediction.intent,
+        confidence=float(prediction.confidence),
+        top_k=[(name, float(p)) for name, p in prediction.top_k],
+        out_of_scope=bool(prediction.out_of_scope),
+        model_version_id=version.pk,
+        model_version=f"v{version.version}",
+    )
