@@ -93,14 +93,32 @@ def message_store(
         frame = message.as_frame()
         transaction.on_commit(
             lambda: broadcast(
-                conversation.group_name, {"type": "chat.message", "message": frame}
+                conversation.group_name,
+                {
+                    "type": "chat.message",
+                    "message": frame,
+                    # For agent consoles, which may follow several conversations.
+                    "conversation": conversation.public_id,
+                },
             )
         )
+        transaction.on_commit(lambda: console_broadcast(conversation))
         if sender == Message.Sender.CUSTOMER and conversation.bot_may_answer():
             from chatbot.tasks import reply_to_message
 
             transaction.on_commit(lambda: reply_to_message.delay(message.pk))
     return message, True
+
+
+CONSOLE_GROUP = "console"
+
+
+def console_broadcast(conversation: Conversation) -> None:
+    """Tell every open agent console that a conversation changed (it re-reads it)."""
+    broadcast(
+        CONSOLE_GROUP,
+        {"type": "console.changed", "conversation": conversation.public_id},
+    )
 
 
 def status_broadcast(conversation: Conversation) -> None:
