@@ -5,5 +5,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("console/", include("chatbot.console.urls")),
     path("", include("chatbot.urls")),
 ]

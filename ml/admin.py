@@ -1,12 +1,44 @@
+"""Staff admin for the model registry."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from ml import registry
 from ml.models import ModelVersion
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["kind", "version", "status", "created", "activated"]
-    list_filter = ["kind", "status"]
+    list_filter = ["kind", "status", "created"]
+    search_fields = ["artifact_path", "sha256"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    actions = ["activate"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # versions are registered by training runs
+
+    @admin.action(
+        description="Activate the selected version (one per kind)",
+        permissions=["change"],
+    )
+    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        chosen = list(queryset)
+        kinds = [v.kind for v in chosen]
+        if len(set(kinds)) != len(kinds):
+            self.message_user(
+                request,
+                "Select at most one version of each kind: only one can be active.",
+                messages.ERROR,
+            )
+            return
+        for version in chosen:
+            registry.activate(version)
+        self.message_user(
+            request,
+            "Activated " + ", ".join(f"{v.kind} v{v.version}" for v in chosen) + ".",
+            messages.SUCCESS,
+        )

@@ -1,0 +1,1 @@
+"""The agent console: a live queue, takeover, replies, notes and analytics for staff."""

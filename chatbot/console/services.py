@@ -1,0 +1,243 @@
+"""What an agent does to a conversation: take, reply, note, hand back, resolve, assign.
+
+Every function locks the conversation row (``select_for_update``), so two agents
+acting at once are serialised and both consoles end up showing the same state. The
+broadcasts go out only after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from chatbot import services
+from chatbot.models import (
+    AgentPresence,
+    Conversation,
+    ConversationNote,
+    Message,
+)
+
+
+class ConsoleError(Exception):
+    """An agent action that can't be done now; the message says why, for the agent."""
+
+    code = "console_error"
+
+
+class AlreadyTaken(ConsoleError):
+    code = "already_taken"
+
+
+class NotYours(ConsoleError):
+    code = "not_assigned"
+
+
+class ConversationClosed(ConsoleError):
+    code = "conversation_resolved"
+
+
+class UnknownAgent(ConsoleError):
+    code = "unknown_agent"
+
+
+def _locked(conversation_id: int) -> Conversation:
+    return Conversation.objects.select_for_update().get(pk=conversation_id)
+
+
+def _announce(conversation: Conversation, *, queue_changed: bool) -> None:
+    """After commit: the customer's status line, the consoles, the waiting queue."""
+
+    def send() -> None:
+        services.status_broadcast(conversation)
+        services.console_broadcast(conversation)
+        if queue_changed:
+            services.queue_broadcast()
+
+    transaction.on_commit(send)
+
+
+def _name(user: Any) -> str:
+    return str(user.get_username()) if user is not None else "someone"
+
+
+def conversation_take(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
+    """Give the conversation to ``agent``; the bot stops answering.
+
+    Raises:
+        AlreadyTaken: another agent has it (the second of two agents racing).
+        ConversationClosed: it is resolved.
+    """
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        if conversation.status == Conversation.Status.WITH_AGENT:
+            if conversation.assigned_agent_id == agent.pk:
+                return conversation  # a double click, not a conflict
+            raise AlreadyTaken(
+                f"{_name(conversation.assigned_agent)} has already taken this "
+                "conversation"
+            )
+        if conversation.status == Conversation.Status.RESOLVED:
+            raise ConversationClosed("This conversation is resolved")
+        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
+        conversation.status = Conversation.Status.WITH_AGENT
+        conversation.assigned_agent_id = agent.pk
+        conversation.handed_over_at = timezone.now()
+        conversation.state.pop("form", None)  # e.g. the follow-up email question
+        conversation.save(
+            update_fields=[
+                "status",
+                "assigned_agent",
+                "handed_over_at",
+                "state",
+                "updated",
+            ]
+        )
+        _announce(conversation, queue_changed=was_waiting)
+    return conversation
+
+
+def _require_assigned(conversation: Conversation, agent: AbstractBaseUser) -> None:
+    if conversation.status == Conversation.Status.RESOLVED:
+        raise ConversationClosed("This conversation is resolved")
+    if (
+        conversation.status != Conversation.Status.WITH_AGENT
+        or conversation.assigned_agent_id != agent.pk
+    ):
+        raise NotYours("Take the conversation over before you do that")
+
+
+def conversation_reply(
+    *,
+    conversation_id: int,
+    agent: AbstractBaseUser,
+    text: str,
+    client_msg_id: str | None = None,
+) -> Message:
+    """Send the customer a message from ``agent``, who must have the conversation."""
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        _require_assigned(conversation, agent)
+        message, _ = services.message_store(
+            conversation_id=conversation.pk,
+            sender=Message.Sender.AGENT,
+            text=text,
+            client_msg_id=client_msg_id,
+            agent=agent,
+        )
+    return message
+
+
+def conversation_note(
+    *, conversation_id: int, agent: AbstractBaseUser, text: str
+) -> ConversationNote:
+    """Add an internal note; it goes to agent consoles only, never the customer."""
+    with transaction.atomic():
+        conversation = Conversation.objects.get(pk=conversation_id)
+        note = ConversationNote.objects.create(
+            conversation=conversation, author_id=agent.pk, text=text
+        )
+        event = {
+            "type": "console.note",
+            "conversation": conversation.public_id,
+            "note": note.as_frame(),
+        }
+        transaction.on_commit(lambda: services.broadcast(services.CONSOLE_GROUP, event))
+    return note
+
+
+def conversation_hand_back(
+    *, conversation_id: int, agent: AbstractBaseUser
+) -> Conversation:
+    """Give the conversation back to the bot, which answers the next message."""
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        if conversation.status == Conversation.Status.RESOLVED:
+            raise ConversationClosed("This conversation is resolved")
+        if conversation.status == Conversation.Status.BOT:
+            return conversation
+        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
+        conversation.status = Conversation.Status.BOT
+        conversation.assigned_agent_id = None
+        conversation.state["failed_turns"] = 0  # a fresh start for the bot
+        conversation.save(
+            update_fields=["status", "assigned_agent", "state", "updated"]
+        )
+        _announce(conversation, queue_changed=was_waiting)
+    return conversation
+
+
+def conversation_resolve(
+    *, conversation_id: int, agent: AbstractBaseUser
+) -> Conversation:
+    """Close the conversation; the customer's widget then asks for a rating."""
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        if conversation.status == Conversation.Status.RESOLVED:
+            return conversation
+        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
+        conversation.status = Conversation.Status.RESOLVED
+        conversation.resolved_at = timezone.now()
+        if conversation.assigned_agent_id is None and was_waiting:
+            conversation.assigned_agent_id = agent.pk
+        conversation.save(
+            update_fields=["status", "resolved_at", "assigned_agent", "updated"]
+        )
+        _announce(conversation, queue_changed=was_waiting)
+    return conversation
+
+
+def conversation_assign(
+    *, conversation_id: int, agent: AbstractBaseUser, to_agent_id: int
+) -> Conversation:
+    """Assign (or transfer) the conversation to another active staff member."""
+    from django.contrib.auth import get_user_model
+
+    target = (
+        get_user_model()
+        .objects.filter(pk=to_agent_id, is_active=True, is_staff=True)
+        .first()
+    )
+    if target is None:
+        raise UnknownAgent("No such support agent")
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        if conversation.status == Conversation.Status.RESOLVED:
+            raise ConversationClosed("This conversation is resolved")
+        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
+        conversation.status = Conversation.Status.WITH_AGENT
+        conversation.assigned_agent_id = target.pk
+        if conversation.handed_over_at is None:
+            conversation.handed_over_at = timezone.now()
+        conversation.state.pop("form", None)
+        conversation.save(
+            update_fields=[
+                "status",
+                "assigned_agent",
+                "handed_over_at",
+                "state",
+                "updated",
+            ]
+        )
+        _announce(conversation, queue_changed=was_waiting)
+    return conversation
+
+
+def presence_touch(*, agent: AbstractBaseUser) -> None:
+    """Record that ``agent``'s console is open; the queue counts agents online."""
+    from chatbot.selectors import PRESENCE_TIMEOUT
+
+    now = timezone.now()
+    presence, created = AgentPresence.objects.get_or_create(
+        user_id=agent.pk, defaults={"last_seen": now}
+    )
+    came_online = created or presence.last_seen < now - PRESENCE_TIMEOUT
+    if not created:
+        presence.last_seen = now
+        presence.save(update_fields=["last_seen"])
+    if came_online:
+        # One more agent online shortens everyone's expected wait.
+        transaction.on_commit(services.queue_broadcast)
