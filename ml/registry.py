@@ -29,7 +29,8 @@ from ml.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-ALLOWED_SUFFIXES = {".json", ".safetensors"}
+# Weights only as safetensors; configs and tokenizer vocabularies as plain text.
+ALLOWED_SUFFIXES = {".json", ".safetensors", ".txt"}
 ACTIVE_CACHE_SECONDS = 300
 
 
@@ -49,7 +50,9 @@ def artifact_sha256(directory: Path) -> str:
         raise ArtifactError(f"{directory}: no files")
     for path in files:
         if path.suffix not in ALLOWED_SUFFIXES:
-            raise ArtifactError(f"{path}: only .json and .safetensors are allowed")
+            raise ArtifactError(
+                f"{path}: only .json, .txt and .safetensors files are allowed"
+            )
         digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):

@@ -100,3 +100,60 @@ def settle_workers(request: pytest.FixtureRequest) -> Iterator[None]:
 def no_background_embedding(settings: Any) -> None:
     """Saving a product or article queues its embedding; tests that want it say so."""
     settings.EMBED_ON_SAVE = False
+
+
+@pytest.fixture(scope="session")
+def demo_intent_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An intent model trained once per test run on the demo shop's intents.
+
+    The encoder stays frozen (only the head trains) to keep the suite fast; the
+    full pipeline with fine-tuning is measured by the benchmarks instead.
+    """
+    from classifier import datasets
+    from classifier.pipeline import train_intent_model
+
+    intent_set = datasets.read(Path(__file__).parent.parent / DEMO_INTENTS)
+    texts, labels = zip(*intent_set.examples, strict=True)
+    model = train_intent_model(list(texts), list(labels), finetune_epochs=0, seed=0)
+    return model.save(tmp_path_factory.mktemp("intent-model"))
+
+
+@pytest.fixture
+def demo_shop(db: Any) -> None:
+    """The demo catalog, help centre, orders and intents, with embeddings."""
+    from django.core.management import call_command
+
+    from chatbot.demo import articles_load, orders_load
+    from chatbot.dialogue.knowledge import article_embed
+    from chatbot.models import Article
+    from recommender.embeddings import product_embed
+    from recommender.services import DEMO_CATALOG, products_import_jsonl
+
+    products_import_jsonl(DEMO_CATALOG)
+    product_embed()
+    articles_load()
+    article_embed(Article.objects.all())
+    orders_load()
+    call_command("import_intents", DEMO_INTENTS, source="seed", verbosity=0)
+
+
+@pytest.fixture
+def active_intent_model(
+    demo_shop: None, demo_intent_model_dir: Path, settings: Any, tmp_path: Path
+) -> Any:
+    """The demo intent model, registered and active (as the worker will see it)."""
+    from django.core.cache import cache
+
+    from ml import registry
+
+    settings.MODEL_DIR = tmp_path / "models"
+    version = registry.register(
+        kind="intent", source_dir=demo_intent_model_dir, metrics={}, trained_on={}
+    )
+    registry.activate(version)
+    # Not every test commits (on_commit may not run): forget the cached answer here.
+    cache.delete(f"ml:active:{version.kind}")
+    return version
+
+
+DEMO_INTENTS = "classifier/demo/intents.yaml"

@@ -53,8 +53,8 @@ ACTIONS: dict[str, tuple[Act, str]] = {
 DEFAULT_ACTION = (Act.ANSWER, "")
 
 # Below this confidence, or with the runner-up this close, the bot asks instead.
-CLARIFY_BELOW = 0.45
-CLARIFY_MARGIN = 0.15
+CLARIFY_BELOW = 0.55
+CLARIFY_MARGIN = 0.2
 # A message that doesn't fit an open form switches topic only when this sure.
 SWITCH_TOPIC_ABOVE = 0.7
 MAX_FAILED_TURNS = 2

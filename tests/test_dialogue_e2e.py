@@ -1,0 +1,305 @@
+"""Scripted conversations with the bot: real websockets, real server and worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from chatbot.models import AgentPresence, Conversation, Order, ReturnRequest
+from tests.chat import Customer, said
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def shop(live_stack, active_intent_model):
+    return live_stack
+
+
+@pytest.fixture
+def agent_online(db):
+    agent = get_user_model().objects.create_user("bob", is_staff=True)
+    AgentPresence.objects.create(user=agent, last_seen=timezone.now())
+    return agent
+
+
+@database_sync_to_async
+def conversation(public_id: str) -> Conversation:
+    return Conversation.objects.get(public_id=public_id)
+
+
+@database_sync_to_async
+def order(number: str) -> Order:
+    return Order.objects.get(number=number)
+
+
+# --- forms ------------------------------------------------------------------------
+
+
+async def test_it_tells_the_status_of_an_order_once_number_and_email_match(shop):
+    async with Customer(shop.port) as alice:
+        assert said("ask_order_number", (await alice.say("where is my order?"))["text"])
+        assert said("ask_order_email", (await alice.say("It's NW-10234"))["text"])
+        answer = await alice.say("alice@example.com")
+    assert said("order_status", answer["text"])
+    assert "NW-10234" in answer["text"]
+    assert "shipped" in answer["text"]
+
+
+async def test_it_takes_a_correction_in_the_middle_of_a_form(shop):
+    async with Customer(shop.port) as alice:
+        first = await alice.say("can you track my parcel NW-10236 for me")
+        assert said("ask_order_email", first["text"])
+        corrected = await alice.say("sorry, actually the order number is NW-10234")
+        assert "order number" in corrected["text"]
+        assert said("ask_order_email", corrected["text"].split(". ", 1)[-1]) or (
+            "email" in corrected["text"]
+        )
+        answer = await alice.say("alice@example.com")
+    assert said("order_tracking", answer["text"])
+    assert "1Z999AA10123456784" in answer["text"]
+
+
+async def test_it_drops_a_form_when_the_customer_says_never_mind(shop):
+    async with Customer(shop.port) as alice:
+        await alice.say("I want to cancel my order")
+        assert said("form_abandoned", (await alice.say("actually, never mind"))["text"])
+        state = (await conversation(alice.session["conversation"])).state
+    assert "form" not in state
+    assert (await order("NW-10238")).status == "placed"
+
+
+async def test_a_wrong_number_and_a_wrong_email_get_the_same_answer(shop):
+    async with Customer(shop.port) as alice:
+        await alice.say("where is my order NW-99999")
+        missing = await alice.say("alice@example.com")
+    async with Customer(shop.port) as mallory:
+        await mallory.say("where is my order NW-10234")
+        wrong_email = await mallory.say("mallory@example.com")
+    assert said("order_not_found", missing["text"])
+    assert said("order_not_found", wrong_email["text"])
+    # Nothing about the real order leaks to someone with the wrong email.
+    assert "shipped" not in wrong_email["text"].lower()
+    assert "UPS" not in wrong_email["text"]
+
+
+async def test_it_cancels_an_order_that_has_not_shipped_after_a_confirmation(shop):
+    async with Customer(shop.port) as carla:
+        await carla.say("please cancel order NW-10238")
+        confirm = await carla.say("carla@example.com")
+        buttons = confirm["payload"]["quick_replies"]
+        assert [b["payload"] for b in buttons] == [
+            {"confirm": True},
+            {"confirm": False},
+        ]
+        assert (await order("NW-10238")).status == "placed"
+        done = await carla.press(buttons[0])
+    assert said("cancel_done", done["text"])
+    assert (await order("NW-10238")).status == "cancelled"
+
+
+async def test_it_explains_why_a_shipped_order_cannot_be_cancelled(shop):
+    async with Customer(shop.port) as alice:
+        await alice.say("cancel my order NW-10234")
+        answer = await alice.say("alice@example.com")
+    assert said("cancel_not_possible", answer["text"])
+    assert (await order("NW-10234")).status == "shipped"
+
+
+async def test_it_starts_a_return_within_30_days_and_refuses_one_after(shop):
+    async with Customer(shop.port) as alice:
+        await alice.say("I'd like to return the shoes from NW-10235")
+        await alice.say("alice@example.com")
+        started = await alice.say("yes")
+    assert said("return_started", started["text"])
+    assert await database_sync_to_async(
+        ReturnRequest.objects.filter(order__number="NW-10235").exists
+    )()
+    async with Customer(shop.port) as bob:
+        await bob.say("I want to send back my headphones, order NW-10237")
+        late = await bob.say("bob.jones@example.com")
+    assert said("return_not_possible", late["text"])
+    assert "30 days" in late["text"]
+
+
+async def test_it_reports_the_refund_status(shop):
+    async with Customer(shop.port) as carla:
+        await carla.say("when will I get my refund for NW-10239?")
+        answer = await carla.say("carla@example.com")
+    assert said("refund_status", answer["text"])
+    assert "refund being processed" in answer["text"]
+
+
+# --- answers, recommendations, small talk -----------------------------------------
+
+
+async def test_it_answers_a_shipping_question_from_the_help_centre(shop):
+    async with Customer(shop.port) as alice:
+        answer = await alice.say("how long does delivery take to get to me?")
+    article = answer["payload"]["article"]
+    assert (
+        "shipping" in article["title"].lower() or "deliver" in article["title"].lower()
+    )
+    assert article["url"].startswith("/help/")
+
+
+async def test_it_recommends_products_that_meet_the_constraints(shop):
+    async with Customer(shop.port) as alice:
+        answer = await alice.say("can you recommend a waterproof jacket under $100?")
+    cards = answer["payload"]["cards"]
+    assert 1 <= len(cards) <= 3
+    assert all(float(card["price"]) <= 100 for card in cards)
+    assert all(card["sku"].startswith("JKT-") for card in cards)
+    assert all(card["reason"] for card in cards)
+
+
+async def test_it_greets_and_says_goodbye(shop):
+    async with Customer(shop.port) as alice:
+        assert said("greeting", (await alice.say("hello there"))["text"])
+        assert said("goodbye", (await alice.say("bye, have a nice day"))["text"])
+
+
+# --- not sure, out of scope, handoff ------------------------------------------------
+
+
+async def test_it_asks_when_unsure_and_follows_the_chosen_button(shop, unsure_message):
+    async with Customer(shop.port) as alice:
+        question = await alice.say(unsure_message)
+        buttons = question["payload"]["quick_replies"]
+        intents = [b["payload"]["intent"] for b in buttons if "intent" in b["payload"]]
+        assert said("clarify", question["text"])
+        assert 2 <= len(intents) <= 3
+        order_button = {
+            "title": "Order status",
+            "payload": {"intent": "order_status"},
+        }
+        followed = await alice.press(order_button)
+    assert said("ask_order_number", followed["text"])
+
+
+async def test_it_falls_back_politely_then_hands_over_after_two_failures(shop):
+    async with Customer(shop.port) as alice:
+        first = await alice.say("what is the capital of peru")
+        assert said("fallback", first["text"])
+        assert first["payload"]["quick_replies"][0]["payload"] == {"action": "handoff"}
+        second = await alice.say("who won the world cup in 2010")
+        record = await conversation(alice.session["conversation"])
+    assert record.status == "waiting_for_agent"
+    assert record.state["handoff"]["reason"] == "two failed turns"
+    assert said("handoff_no_agents", second["text"])
+
+
+async def test_asking_for_a_person_queues_with_position_and_wait(shop, agent_online):
+    async with Customer(shop.port) as alice:
+        answer = await alice.say("I want to talk to a human please")
+        status = await alice.next_status()
+        record = await conversation(alice.session["conversation"])
+    assert said("handoff", answer["text"])
+    assert status["status"] == "waiting_for_agent"
+    assert status["queue_position"] == 1
+    assert status["expected_wait_seconds"] > 0
+    assert record.state["handoff"]["reason"] == "asked for a person"
+
+
+async def test_a_complaint_or_frustration_goes_to_a_person(shop, agent_online):
+    async with Customer(shop.port) as alice:
+        await alice.say("this is the worst service I have ever had")
+        complaint = await conversation(alice.session["conversation"])
+    async with Customer(shop.port) as charlie:
+        await charlie.say("where is my order??? this is ridiculous!!!")
+        frustrated = await conversation(charlie.session["conversation"])
+    assert complaint.status == frustrated.status == "waiting_for_agent"
+    assert complaint.state["handoff"]["reason"] in ("complaint", "frustration")
+    assert frustrated.state["handoff"]["reason"] == "frustration"
+
+
+async def test_pressing_talk_to_a_person_hands_over_with_a_context_pack(
+    shop, agent_online
+):
+    async with Customer(shop.port) as alice:
+        await alice.say("where is my order NW-10234")
+        await alice.press(
+            {"title": "Talk to a person", "payload": {"action": "handoff"}}
+        )
+        record = await conversation(alice.session["conversation"])
+    pack = record.state["handoff"]
+    assert pack["reason"] == "pressed “talk to a person”"
+    assert pack["form"]["slots"] == {"order_number": "NW-10234"}
+    assert pack["top_intents"][0][0] == "order_status"
+    assert "form order_status" in pack["tried"]
+
+
+async def test_a_second_failed_order_lookup_hands_over(shop, agent_online):
+    async with Customer(shop.port) as alice:
+        await alice.say("where's my order NW-11111")
+        await alice.say("alice@example.com")
+        await alice.say("NW-22222")
+        await alice.say("alice@example.com")
+        record = await conversation(alice.session["conversation"])
+    assert record.status == "waiting_for_agent"
+    assert record.state["handoff"]["reason"] == "order lookup failed twice"
+
+
+async def test_with_no_agent_online_it_takes_an_email_for_follow_up(shop):
+    async with Customer(shop.port) as alice:
+        offline = await alice.say("can I speak to a real person")
+        saved = await alice.say("you can reach me at alice@example.com")
+        record = await conversation(alice.session["conversation"])
+    assert said("handoff_no_agents", offline["text"])
+    assert said("handoff_email_saved", saved["text"])
+    assert record.state["followup_email"] == "alice@example.com"
+
+
+async def test_the_queue_position_moves_up_when_an_earlier_customer_is_taken(
+    shop, agent_online
+):
+    async with Customer(shop.port) as alice, Customer(shop.port) as charlie:
+        await alice.say("I want to talk to a human please")
+        await charlie.say("let me speak with an agent")
+        status = await charlie.next_status()
+        assert status["queue_position"] == 2
+
+        @database_sync_to_async
+        def take_alices() -> None:
+            from chatbot.services import queue_broadcast
+
+            Conversation.objects.filter(public_id=alice.session["conversation"]).update(
+                status="with_agent",
+                handed_over_at=timezone.now(),
+                assigned_agent=agent_online,
+            )
+            queue_broadcast()
+
+        await take_alices()
+        moved = await charlie.next_status()
+    assert moved["queue_position"] == 1
+
+
+@pytest.fixture
+def unsure_message(active_intent_model):
+    """A message the demo model is unsure about (found with the same model)."""
+    from chatbot.dialogue.policy import unsure
+    from classifier.serving import classify
+
+    candidates = [
+        "problem with my order",
+        "question about my delivery and payment",
+        "my order",
+        "is it possible",
+        "the jacket",
+        "about my account and my order",
+        "shipping",
+        "refund or exchange?",
+        "i have a question about the price",
+        "order",
+        "payment",
+    ]
+    for text in candidates:
+        result = classify(text)
+        if result and not result.out_of_scope and unsure(result):
+            return text
+    pytest.fail("no candidate message leaves the demo model unsure")
