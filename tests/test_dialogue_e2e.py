@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
