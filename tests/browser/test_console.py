@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -144,7 +145,11 @@ def test_the_console_beeps_and_notifies_when_a_conversation_starts_waiting(
     conversation.status = Conversation.Status.WAITING_FOR_AGENT
     conversation.waiting_since = timezone.now()
     conversation.save()
-    console_broadcast(conversation)
+    # Playwright's event loop owns this thread; broadcast from another, as a worker
+    # would.
+    sender = threading.Thread(target=console_broadcast, args=(conversation,))
+    sender.start()
+    sender.join()
 
     expect(row).to_have_attribute("data-status", "waiting_for_agent")
     expect(page.locator("body")).to_have_attribute(
