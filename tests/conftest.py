@@ -127,9 +127,9 @@ def demo_shop(db: Any) -> None:
     from chatbot.dialogue.knowledge import article_embed
     from chatbot.models import Article
     from recommender.embeddings import product_embed
-    from recommender.services import DEMO_CATALOG, products_import_jsonl
+    from recommender.services import DEMO_CATALOG, products_import
 
-    products_import_jsonl(DEMO_CATALOG)
+    products_import(DEMO_CATALOG)
     product_embed()
     articles_load()
     article_embed(Article.objects.all())

@@ -17,7 +17,7 @@ from classifier.models import TrainingExample
 from ml.models import ModelVersion
 from recommender.embeddings import product_embed
 from recommender.models import Product
-from recommender.services import DEMO_CATALOG, products_import_jsonl
+from recommender.services import DEMO_CATALOG, products_import
 
 DEMO_ADMIN = "admin"
 DEMO_INTENTS = settings.BASE_DIR / "classifier" / "demo" / "intents.yaml"
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, no_train: bool = False, **options: Any) -> None:
-        self.load_once("products", Product, lambda: products_import_jsonl(DEMO_CATALOG))
+        self.load_once("products", Product, lambda: products_import(DEMO_CATALOG))
         self.load_once("help-centre articles", Article, articles_load)
         self.load_once("orders", Order, orders_load)
         if TrainingExample.objects.exists():
