@@ -32,6 +32,20 @@ from chatbot.models import (
 REVIEW_PAGE_SIZE = 25
 
 
+class HelpTextMixin:
+    """Help text for model fields that have none in their model (owned elsewhere)."""
+
+    help_texts: dict[str, str] = {}
+
+    def formfield_for_dbfield(
+        self, db_field: Any, request: HttpRequest, **kw: Any
+    ) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kw)  # type: ignore[misc]
+        if field is not None and not field.help_text:
+            field.help_text = self.help_texts.get(db_field.name, "")
+        return field
+
+
 # --- conversations ----------------------------------------------------------------
 
 
@@ -140,7 +154,12 @@ CSV_COLUMNS = [
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
+    help_texts = {
+        "status": "Use the console to take over or resolve: it also tells the "
+        "customer and the other agents.",
+        "assigned_agent": "The support agent who has the conversation.",
+    }
     list_display = [
         "public_id",
         "customer",
@@ -268,11 +287,9 @@ class ReviewedFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() not in ("yes", "no"):
             return queryset
-        pending = review.review_queue(Message.objects.all()).values("pk")
-        bot = queryset.filter(sender=Message.Sender.BOT, confidence__isnull=False)
-        if self.value() == "no":
-            return bot.filter(pk__in=pending)
-        return bot.exclude(pk__in=pending)
+        wanted = self.value() == "yes"
+        # "reviewed" is annotated by review.predictions(), out of mypy's sight.
+        return review.predictions(queryset).filter(reviewed=wanted)  # type: ignore[misc]
 
 
 class CorrectIntentForm(forms.Form):
@@ -417,6 +434,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 @admin.register(CannedResponse)
 class CannedResponseAdmin(admin.ModelAdmin):
+    fields = ["shortcut", "title", "text"]
     list_display = ["shortcut", "title", "updated"]
     search_fields = ["shortcut", "title", "text"]
 
@@ -450,7 +468,13 @@ class AgentPresenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(HelpTextMixin, admin.ModelAdmin):
+    help_texts = {
+        "title": "The bot matches questions mostly against the title.",
+        "slug": "The article's address: /help/<slug>/.",
+        "body": "Plain text; the bot quotes the start of it.",
+        "published": "Only published articles are searched and shown.",
+    }
     list_display = ["title", "slug", "published", "has_embedding", "updated"]
     list_filter = ["published", "updated"]
     search_fields = ["title", "body", "slug"]
@@ -463,7 +487,8 @@ class ArticleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ResponseTemplate)
-class ResponseTemplateAdmin(admin.ModelAdmin):
+class ResponseTemplateAdmin(HelpTextMixin, admin.ModelAdmin):
+    help_texts = {"active": "Inactive templates are never said."}
     list_display = ["key", "text", "active"]
     list_filter = ["active", "key"]
     list_editable = ["active"]
@@ -473,14 +498,27 @@ class ResponseTemplateAdmin(admin.ModelAdmin):
 # --- the shop's orders ------------------------------------------------------------
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(HelpTextMixin, admin.TabularInline):
+    help_texts = {"sku": "The product's SKU in the catalog.", "price": "Unit price."}
+
     model = OrderItem
     extra = 0
     fields = ("sku", "name", "quantity", "price")
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(HelpTextMixin, admin.ModelAdmin):
+    help_texts = {
+        "number": "What the customer quotes, e.g. NW-1001.",
+        "customer_name": "As on the order.",
+        "status": "The bot tells the customer this status.",
+        "carrier": "Shipping company, shown with the tracking number.",
+        "eta": "Expected delivery date.",
+        "placed_at": "When the order was placed.",
+        "delivered_at": "Starts the return window.",
+        "refund_status": "Where a refund stands.",
+        "total": "Order total in the shop's currency.",
+    }
     list_display = [
         "number",
         "email",

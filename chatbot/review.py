@@ -48,18 +48,27 @@ def with_source(messages: QuerySet[Message]) -> QuerySet[Message]:
     )
 
 
-def review_queue(messages: QuerySet[Message] | None = None) -> QuerySet[Message]:
-    """Bot predictions nobody has reviewed yet, the least sure first: the labels
-    that teach the model most come first."""
+def predictions(messages: QuerySet[Message] | None = None) -> QuerySet[Message]:
+    """Bot messages that answer a customer message with a model's prediction,
+    annotated with ``source_id`` and ``reviewed``."""
     base = with_source(
         (messages if messages is not None else Message.objects.all()).filter(
             sender=Message.Sender.BOT, confidence__isnull=False
         )
     )
-    reviewed = TrainingExample.objects.filter(message_id=OuterRef("source_id"))
+    examples = TrainingExample.objects.filter(message_id=OuterRef("source_id"))
+    return base.filter(source_id__isnull=False).annotate(  # type: ignore[misc]
+        reviewed=Exists(examples)
+    )
+
+
+def review_queue(messages: QuerySet[Message] | None = None) -> QuerySet[Message]:
+    """Bot predictions nobody has reviewed yet, the least sure first: the labels
+    that teach the model most come first."""
     return (
-        base.filter(source_id__isnull=False)  # type: ignore[misc]
-        .exclude(Exists(reviewed))
+        predictions(messages)
+        # The plugin can't see an annotation made in another function.
+        .filter(reviewed=False)  # type: ignore[misc]
         .select_related("conversation")
         .order_by("confidence", "created")
     )

@@ -345,3 +345,25 @@ def test_it_refuses_to_activate_two_versions_of_one_kind(client, superbob):
     )
     assert response.status_code == 302
     assert not ModelVersion.objects.filter(status="active").exists()
+
+
+def test_it_filters_messages_by_whether_they_were_reviewed(client, agent, alice):
+    Intent.objects.create(name="refund")
+    done = exchange(alice, "money back", intent="refund", confidence=0.3)
+    todo = exchange(alice, "where's my order", intent="refund", confidence=0.4)
+    client.force_login(agent)
+    post(
+        client,
+        reverse("admin:chatbot_message_correct", args=[done.pk]),
+        {"intent": "refund"},
+    )
+    url = reverse("admin:chatbot_message_changelist")
+    for value, expected in (("yes", {done.pk}), ("no", {todo.pk})):
+        response = get(client, url, {"reviewed": value})
+        assert {m.pk for m in response.context["cl"].result_list} == expected
+
+
+def test_it_explains_fields_that_have_no_help_in_their_model(client, superbob):
+    client.force_login(superbob)
+    response = get(client, reverse("admin:chatbot_order_add"))
+    assert "Starts the return window." in response.content.decode()

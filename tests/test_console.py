@@ -168,6 +168,20 @@ async def test_it_refuses_the_console_socket_to_a_logged_in_non_staff_user():
     assert not connected
 
 
+async def test_it_refuses_a_staff_session_opened_from_a_widget_shop_origin(
+    bob, settings
+):
+    settings.WIDGET_ALLOWED_ORIGINS = ["https://shop.example"]
+    header = await database_sync_to_async(cookie_for)(bob)
+    shop = (b"origin", b"https://shop.example")
+    chat = WebsocketCommunicator(application, "/ws/chat/", headers=[shop])
+    assert (await chat.connect())[0]  # the shop may open the chat
+    await chat.disconnect()
+    ws = WebsocketCommunicator(application, "/ws/console/", headers=[shop, header])
+    connected, _ = await ws.connect()
+    assert not connected
+
+
 # --- the list ---------------------------------------------------------------------
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlparse
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.http.request import validate_host
 
 from chatbot import services as chat_services
 from chatbot.console import selectors, services
@@ -24,13 +27,26 @@ FORBIDDEN_CLOSE_CODE = 4403
 MAX_OPEN_CONVERSATIONS = 20
 
 
+def from_own_site(scope: dict[str, Any]) -> bool:
+    """Whether the socket was opened by a page of this site itself.
+
+    The shops in WIDGET_ALLOWED_ORIGINS may open the chat socket, but a shop's page
+    is often on the same *site* as the console (shop.example / chat.example), so a
+    browser would send the agent's session cookie along: only our own hosts may.
+    """
+    origin = dict(scope.get("headers", [])).get(b"origin", b"").decode("latin1")
+    host = urlparse(origin).hostname
+    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+
+
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     user: Any
     opened: dict[str, Conversation]
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+        staff = user and user.is_authenticated and user.is_active and user.is_staff
+        if not staff or not from_own_site(self.scope):
             # Refused during the handshake: a customer's token or an anonymous
             # visitor never gets a console socket.
             await self.close(code=FORBIDDEN_CLOSE_CODE)
