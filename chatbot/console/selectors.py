@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from chatbot.models import CannedResponse, Conversation, ConversationNote, Message
 
@@ -18,7 +27,12 @@ def _iso(value: Any) -> str | None:
 
 def conversation_summary(conversation: Conversation) -> dict[str, Any]:
     """One row of the console's list."""
-    last = conversation.messages.order_by("-seq").first()
+    if hasattr(conversation, "last_text"):  # annotated by console_conversations()
+        last_text = conversation.last_text
+        last_sender = getattr(conversation, "last_sender", None)
+    else:
+        last = conversation.messages.order_by("-seq").first()
+        last_text, last_sender = (last.text, last.sender) if last else (None, None)
     handoff = conversation.state.get("handoff") or {}
     agent = conversation.assigned_agent
     return {
@@ -32,8 +46,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "waiting_since": _iso(conversation.waiting_since),
         "handed_over_at": _iso(conversation.handed_over_at),
         "updated": _iso(conversation.updated),
-        "last_message": last.text[:140] if last else "",
-        "last_sender": last.sender if last else None,
+        "last_message": (last_text or "")[:140],
+        "last_sender": last_sender,
         "reason": handoff.get("reason", ""),
     }
 
@@ -47,11 +61,16 @@ def console_conversations() -> QuerySet[Conversation]:
         default=Value(2),
         output_field=IntegerField(),
     )
+    newest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-seq")
     return (
         Conversation.objects.open()
         .filter(Q(last_seq__gt=0) | ~Q(status=Conversation.Status.BOT))
         .select_related("customer", "assigned_agent")
-        .annotate(rank=rank)
+        .annotate(
+            rank=rank,
+            last_text=Subquery(newest.values("text")[:1]),
+            last_sender=Subquery(newest.values("sender")[:1]),
+        )
         .order_by("rank", "waiting_since", "-updated")[:LIST_LIMIT]
     )
 
