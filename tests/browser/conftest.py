@@ -22,7 +22,10 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     """Chromium for one test module; its event loop ends with the module, so the
     asyncio tests collected after it get the thread to themselves again."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # The first reply may wait for a worker to load its model.
+    expect.set_options(timeout=30_000)
 
     # Playwright's sync API keeps an event loop running in this thread; the ORM
     # calls the tests make for their fixtures are still plain synchronous code.

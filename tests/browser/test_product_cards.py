@@ -1,0 +1,39 @@
+"""Product cards in the widget, and the click they record."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_bot_shows_product_cards_and_a_click_is_recorded(
+    live_stack, active_intent_model, page
+):
+    from recommender.models import Interaction
+
+    page.goto(live_stack.url + "/")
+    page.get_by_test_id("concierge-launcher").click()
+    page.get_by_test_id("concierge-input").fill(
+        "can you recommend a waterproof jacket under $100?"
+    )
+    page.get_by_test_id("concierge-send").click()
+
+    cards = page.get_by_test_id("concierge-card")
+    expect(cards.first).to_be_visible()
+    count = cards.count()
+    assert 1 <= count <= 3
+    first = cards.first
+    sku = first.get_attribute("data-sku")
+    assert sku and sku.startswith("JKT-")
+    expect(first.get_by_role("img")).to_be_visible()
+    assert "$" in first.inner_text()
+
+    first.get_by_test_id("concierge-card-link").click()
+    deadline = time.monotonic() + 15
+    while not Interaction.objects.filter(kind="chat_click", product__sku=sku).exists():
+        assert time.monotonic() < deadline, "the click was not recorded"
+        time.sleep(0.2)
