@@ -152,13 +152,13 @@ def wait_for_idle_workers(timeout: float = 60.0) -> None:
 
     from config import celery_app
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis.Redis.from_url(str(settings.REDIS_URL))
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            queued = sum(client.llen(q) for q in ("inference", "training"))
+            queued = [client.llen(q) for q in ("inference", "training")]
             active = celery_app.control.inspect(timeout=0.5).active() or {}
-            if not queued and not any(active.values()):
+            if not any(queued) and not any(active.values()):
                 return
             time.sleep(0.2)
         raise TimeoutError("workers still busy after the test")

@@ -96,7 +96,9 @@ def finish_cancel(order: Order, form: dict[str, Any], conv: Conversation) -> Tur
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if not locked.cancellable():  # shipped in the meantime
-            return Turn(say("cancel_not_possible", order=order_context(locked)), True)
+            return Turn(
+                say("cancel_not_possible", order=order_context(locked)), done=True
+            )
         locked.status = Order.Status.CANCELLED
         locked.save(update_fields=["status"])
     return Turn(say("cancel_done", order=order_context(order)), done=True)

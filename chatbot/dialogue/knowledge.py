@@ -35,6 +35,6 @@ def best_article(question: str) -> tuple[Article, float] | None:
         .order_by("distance")
         .first()
     )
-    if article is None or article.distance > MAX_DISTANCE:  # type: ignore[attr-defined]
+    if article is None or article.distance > MAX_DISTANCE:
         return None
-    return article, float(article.distance)  # type: ignore[attr-defined]
+    return article, float(article.distance)
