@@ -195,4 +195,10 @@ CHAT_THROTTLE = (
 )
 CELERY_BEAT_SCHEDULE = {
     "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
+    # Daily retraining on the day's interactions (routed to the "training" queue).
+    "train-recommender": {
+        "task": "recommender.tasks.train_recommender",
+        "schedule": 24 * 60 * 60.0,
+        "kwargs": {"activate": True},
+    },
 }

@@ -11,3 +11,15 @@ from recommender import embeddings
 def embed_products(product_ids: list[int]) -> int:
     """Compute the embeddings of changed products, in one batch."""
     return embeddings.product_embed(product_ids)
+
+
+@shared_task(acks_late=True)
+def train_recommender(activate: bool = True) -> int:
+    """Retrain the collaborative recommender on all interactions; the version's id.
+
+    Runs on the "training" queue (settings route ``*.train_*`` there). Running it
+    twice registers two versions; only one that does no worse is activated.
+    """
+    from recommender.services import recommender_train
+
+    return recommender_train(activate=activate).pk
