@@ -51,28 +51,36 @@ def _text(path: Path) -> str:
 
 def read_csv(path: Path) -> Labelled:
     """Rows of a ``text,intent`` CSV file with a header."""
+    return [(text, intent) for text, intent, _ in read_csv_lines(path)]
+
+
+def read_csv_lines(path: Path) -> list[tuple[str, str, int]]:
+    """``(text, intent, line number)`` for each row, for messages naming the line."""
     reader = csv.reader(io.StringIO(_text(path), newline=""))
     header = next(reader, None)
     if header is None:
         raise DatasetError(f"{path}: the file is empty")
     columns = [column.strip().lower() for column in header]
-    if columns != ["text", "intent"]:
+    if sorted(columns) != ["intent", "text"]:
+        unknown = sorted(set(columns) - {"text", "intent"})
         raise DatasetError(
             f"{path}:1: expected the header 'text,intent', got {','.join(header)!r}"
+            + (f" (unknown columns: {', '.join(unknown)})" if unknown else "")
         )
-    rows: Labelled = []
+    text_column, intent_column = columns.index("text"), columns.index("intent")
+    rows: list[tuple[str, str, int]] = []
     for row in reader:
         line = reader.line_num
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) != 2:
             raise DatasetError(f"{path}:{line}: expected 2 columns, got {len(row)}")
-        text, intent = row[0].strip(), row[1].strip()
+        text, intent = row[text_column].strip(), row[intent_column].strip()
         if not text:
             raise DatasetError(f"{path}:{line}: the text is empty")
         if not intent:
             raise DatasetError(f"{path}:{line}: the intent is empty")
-        rows.append((text, intent))
+        rows.append((text, intent, line))
     if not rows:
         raise DatasetError(f"{path}: no rows after the header")
     return rows
