@@ -195,6 +195,11 @@ CHAT_THROTTLE = (
 )
 CELERY_BEAT_SCHEDULE = {
     "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
+    # Weekly retraining on the examples reviewers added; live only if no worse.
+    "train-intents": {
+        "task": "classifier.tasks.train_intents",
+        "schedule": 7 * 24 * 60 * 60.0,
+    },
     # Daily retraining on the day's interactions (routed to the "training" queue).
     "train-recommender": {
         "task": "recommender.tasks.train_recommender",

@@ -1,0 +1,29 @@
+"""Scheduled retraining of the intent model (the "training" queue)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from classifier import training
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def train_intents() -> int | None:
+    """Train on today's examples; the new version goes live only if no worse.
+
+    Every process switches to it on its next message (see ml.registry.LiveModel).
+    """
+    try:
+        candidate = training.intent_model_train()
+    except training.TrainingError:
+        logger.exception("intent training skipped")
+        return None
+    if training.promote_if_not_worse(candidate):
+        logger.info("activated %s", candidate)
+    else:
+        logger.warning("rejected %s: it scores lower than the active model", candidate)
+    return candidate.pk
