@@ -301,3 +301,41 @@ def unsure_message(active_intent_model):
         if result and not result.out_of_scope and unsure(result):
             return text
     pytest.fail("no candidate message leaves the demo model unsure")
+
+
+async def test_the_worker_switches_to_a_newly_activated_model_without_restart(
+    shop, active_intent_model, demo_intent_model_dir
+):
+    from chatbot.models import Message
+    from ml import registry
+
+    async with Customer(shop.port) as alice:
+        await alice.say("hello there")
+
+        @database_sync_to_async
+        def activate_a_new_version() -> int:
+            version = registry.register(
+                kind="intent",
+                source_dir=demo_intent_model_dir,
+                metrics={},
+                trained_on={},
+            )
+            registry.activate(version)
+            return version.pk
+
+        new_version = await activate_a_new_version()
+        await alice.say("good morning")
+
+        @database_sync_to_async
+        def versions_used() -> list[int | None]:
+            return list(
+                Message.objects.filter(
+                    conversation__public_id=alice.session["conversation"],
+                    sender="bot",
+                )
+                .order_by("seq")
+                .values_list("model_version_id", flat=True)
+            )
+
+        used = await versions_used()
+    assert used == [active_intent_model.pk, new_version]
