@@ -37,3 +37,26 @@ def test_the_bot_shows_product_cards_and_a_click_is_recorded(
     while not Interaction.objects.filter(kind="chat_click", product__sku=sku).exists():
         assert time.monotonic() < deadline, "the click was not recorded"
         time.sleep(0.2)
+
+
+def test_the_demo_shop_records_a_product_view_and_an_add_to_cart(live_stack, page):
+    from recommender.models import Interaction, Product
+
+    Product.objects.create(
+        sku="OUT-900", name="Ridge Tent", category="Outdoor", price="199.00", stock=3
+    )
+    page.goto(live_stack.url + "/products/OUT-900/")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Added to your cart.")).to_be_visible()
+    deadline = time.monotonic() + 15
+    while set(Interaction.objects.values_list("kind", flat=True)) != {
+        "view",
+        "add_to_cart",
+    }:
+        assert time.monotonic() < deadline, (
+            "the view and the add-to-cart were not recorded"
+        )
+        time.sleep(0.2)
+    assert set(Interaction.objects.values_list("product__sku", flat=True)) == {
+        "OUT-900"
+    }
