@@ -155,6 +155,24 @@ async def test_it_recommends_products_that_meet_the_constraints(shop):
     assert all(card["reason"] for card in cards)
 
 
+async def test_it_recommends_from_what_the_customer_is_looking_at(shop):
+    async with Customer(shop.port) as alice:
+        await alice.ws.send('{"type": "event", "kind": "view", "sku": "KIT-001"}')
+        answer = await alice.say("can you recommend something that goes with this one?")
+    cards = answer["payload"]["cards"]
+    assert cards
+    assert "KIT-001" not in [card["sku"] for card in cards]
+    assert all("Pour-Over Coffee Set" in card["reason"] for card in cards)
+
+
+async def test_it_recommends_nothing_in_a_refund_conversation(shop):
+    async with Customer(shop.port) as carla:
+        await carla.say("when will I get my refund for NW-10239?")
+        await carla.say("carla@example.com")
+        answer = await carla.say("can you recommend a waterproof jacket under $100?")
+    assert "cards" not in answer["payload"]
+
+
 async def test_it_greets_and_says_goodbye(shop):
     async with Customer(shop.port) as alice:
         assert said("greeting", (await alice.say("hello there"))["text"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -24,6 +25,8 @@ from chatbot.models import Conversation, Customer, Message
 from classifier.models import Intent
 from classifier.serving import Classification, classify
 from recommender import search
+from recommender.hybrid import recommend_for
+from recommender.models import Interaction, Product
 
 
 class Act(enum.Enum):
@@ -66,6 +69,15 @@ NO_RECOMMENDATIONS_AFTER = {
     "damaged_or_wrong_item",
     "cancel_order",
 }
+# A request about what's on screen or in the cart rather than a description.
+ABOUT_CONTEXT = re.compile(
+    r"\b(this one|this product|this item|like this|like the one|similar|goes? with|"
+    r"match(?:es)? (?:it|this)|with my cart|in my cart|what else|also buy|"
+    r"complete (?:the|my) (?:look|set|outfit))\b",
+    re.IGNORECASE,
+)
+VIEWING_WINDOW = timedelta(minutes=30)
+CART_WINDOW = timedelta(days=1)
 FRUSTRATION = re.compile(
     r"\b(useless|ridiculous|terrible|awful|worst|pathetic|waste of time|fed up|"
     r"sick of|unacceptable|are you (?:even )?listening|stupid bot|not helping)\b"
@@ -287,14 +299,52 @@ def recommend(conversation: Conversation, text: str, c: Classification) -> Reply
     if topics & NO_RECOMMENDATIONS_AFTER:
         # Selling to someone who is upset or asking for money back reads badly.
         return answer(conversation, text, c)
-    products, constraints = search.search(text)
     tried(conversation.state, "recommended")
+    if ABOUT_CONTEXT.search(text):
+        # "Something that goes with this": what they look at and have in the cart
+        # speaks louder than the words; the hybrid recommender ranks from those.
+        viewing, cart = shopping_context(conversation.customer_id)
+        picks = recommend_for(
+            customer_id=conversation.customer_id,
+            viewing_sku=viewing,
+            cart_skus=cart,
+            limit=3,
+        )
+        if picks:
+            return reply(say("recommend_intro"), c, cards=cards(picks))
+    products, constraints = search.search(text)
     if constraints.impossible:
         return reply(say("recommend_impossible", reason=constraints.impossible), c)
     if not products:
         return reply(say("recommend_none"), c)
     why = constraints.describe()
-    cards = [
+    reason = f"Matches what you asked for{', ' + why if why else ''}"
+    return reply(
+        say("recommend_intro"), c, cards=cards([(p, reason) for p in products])
+    )
+
+
+def shopping_context(customer_id: int) -> tuple[str | None, list[str]]:
+    """The product the customer viewed last (recently) and what is in their cart."""
+    now = timezone.now()
+    recent = Interaction.objects.filter(customer_id=customer_id)
+    viewing = (
+        recent.filter(kind="view", created__gte=now - VIEWING_WINDOW)
+        .order_by("-created")
+        .values_list("product__sku", flat=True)
+        .first()
+    )
+    cart = list(
+        recent.filter(kind="add_to_cart", created__gte=now - CART_WINDOW)
+        .order_by("created")
+        .values_list("product__sku", flat=True)
+        .distinct()
+    )
+    return viewing, cart
+
+
+def cards(picks: list[tuple[Product, str]]) -> list[dict[str, Any]]:
+    return [
         {
             "sku": p.sku,
             "name": p.name,
@@ -302,11 +352,10 @@ def recommend(conversation: Conversation, text: str, c: Classification) -> Reply
             "currency": p.currency,
             "image": p.image,
             "url": p.url,
-            "reason": f"Matches what you asked for{', ' + why if why else ''}",
+            "reason": why,
         }
-        for p in products
+        for p, why in picks
     ]
-    return reply(say("recommend_intro"), c, cards=cards)
 
 
 def handoff(
