@@ -186,13 +186,13 @@ def recommender_train(*, activate: bool) -> ModelVersion:
         metrics.update(rank_metrics(held_out.scores, split.test))
         epochs = max(1, int(held_out.meta["best_epoch"]))
         config.content_weight = held_out.config.content_weight
+        config.cold_content_weight = held_out.config.cold_content_weight
+        config.cold_bias = held_out.config.cold_bias
+    # Without validation cases the final run keeps the blend chosen above.
     final_config = dataclasses.replace(config, epochs=epochs)
     model = collaborative.train(
         sequences, item_texts=texts, item_vectors=vectors, config=final_config
     )
-    # The blend weight was chosen on the held-out run; the final run has no
-    # validation cases to choose it with.
-    model.config.content_weight = final_config.content_weight
     trained_on = {
         "interactions": interactions,
         "customers": len(sequences),
