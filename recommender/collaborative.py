@@ -1,9 +1,11 @@
 """The collaborative recommender: a small SASRec-style transformer over item sequences.
 
-Why this model (measured on amazon-office, see ``benchmarks/results``): the protocol
-and the product use "what comes next after these items", and a causal self-attention
-model trained with a full softmax over the catalog beats matrix factorisation and
-item-to-item baselines on that by a wide margin.
+Why this model (amazon-office, chronological leave-one-out, test NDCG@10; see
+``benchmarks/results/recsys_amazon_office.json``): the product asks "what comes next
+after these items", and a causal self-attention model trained with a full softmax
+over the catalog answers it best: 0.069 against implicit ALS 0.037, ItemKNN 0.033,
+item-to-item transitions 0.047, text similarity alone 0.047, and a BPR-MF tried in
+PyTorch 0.013. Without the text path the same network reaches 0.052.
 
 Items are represented by a learned id embedding *plus* a projection of their text
 embedding (ml.encoder). Items with no interactions (new products) have no id
