@@ -45,12 +45,21 @@ typecheck: $(VENV)/.installed
 
 check: lint typecheck test
 
+# Benchmarks on ../shared/data (not part of `make test`); DEBUG=1 lets manage.py
+# start the embedded services it needs.
+DATA ?= ../shared/data
 bench-intents: $(VENV)/.installed
-	$(PY) manage.py evaluate_intents --train ../shared/data/intents/banking77/train.csv \
-	  --test ../shared/data/intents/banking77/test.csv --json benchmarks/results/banking77.json
-	$(PY) manage.py evaluate_intents --train ../shared/data/intents/clinc150/train.csv \
-	  --val ../shared/data/intents/clinc150/val.csv \
-	  --test ../shared/data/intents/clinc150/test.csv --json benchmarks/results/clinc150.json
+	DEBUG=1 $(PY) manage.py evaluate_intents --train $(DATA)/intents/banking77/train.csv \
+	  --test $(DATA)/intents/banking77/test.csv --json benchmarks/results/banking77.json
+	DEBUG=1 $(PY) manage.py evaluate_intents --train $(DATA)/intents/clinc150/train.csv \
+	  --val $(DATA)/intents/clinc150/val.csv \
+	  --test $(DATA)/intents/clinc150/test.csv --json benchmarks/results/clinc150.json
+
+bench-recommender: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py evaluate_recommender \
+	  --items $(DATA)/recsys/amazon-office/items.jsonl \
+	  --interactions $(DATA)/recsys/amazon-office/interactions.csv \
+	  --json benchmarks/results/recsys_amazon_office.json
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
