@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,33 +14,97 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Intent',
+            name="Intent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(help_text='Lowercase with underscores.', max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "name",
+                    models.SlugField(
+                        help_text="Lowercase with underscores.",
+                        max_length=100,
+                        unique=True,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingExample',
+            name="TrainingExample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('source', models.CharField(choices=[('seed', 'Written by the team'), ('review', 'Corrected in review'), ('import', 'Imported')], max_length=10)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('original_intent', models.CharField(blank=True, max_length=100)),
-                ('original_confidence', models.FloatField(blank=True, null=True)),
-                ('message_id', models.BigIntegerField(blank=True, help_text='The chat message this example came from.', null=True)),
-                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('intent', models.ForeignKey(blank=True, help_text='Empty for an out-of-scope example (belongs to no intent).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='examples', to='classifier.intent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("text", models.TextField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("seed", "Written by the team"),
+                            ("review", "Corrected in review"),
+                            ("import", "Imported"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("original_intent", models.CharField(blank=True, max_length=100)),
+                ("original_confidence", models.FloatField(blank=True, null=True)),
+                (
+                    "message_id",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="The chat message this example came from.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "intent",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for an out-of-scope example (belongs to no intent).",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="examples",
+                        to="classifier.intent",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
-                'constraints': [models.UniqueConstraint(fields=('text', 'intent'), name='unique_example_per_intent', nulls_distinct=False)],
+                "ordering": ["-created"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("text", "intent"),
+                        name="unique_example_per_intent",
+                        nulls_distinct=False,
+                    )
+                ],
             },
         ),
     ]
