@@ -87,7 +87,7 @@ def intent_model_train(
         )
     except ValueError as error:
         raise TrainingError(str(error)) from None
-    metrics = {
+    metrics: dict[str, Any] = {
         **score(model, held_out),
         "n_train": len(train),
         "n_held_out": len(held_out),

@@ -512,6 +512,7 @@ def test_it_serialises_concurrent_takes_with_a_row_lock(alice, bob, dave):
     assert sorted(outcomes.values()) == ["refused", "took"]
     conversation.refresh_from_db()
     winner = next(name for name, result in outcomes.items() if result == "took")
+    assert conversation.assigned_agent is not None
     assert conversation.assigned_agent.username == winner
 
 
