@@ -95,7 +95,8 @@ class TrainConfig:
     # Operating point when no oos rows exist to tune on: flag this share of the
     # in-scope validation messages (the least confident ones).
     no_oos_rejection_rate: float = 0.0
-    time_budget_s: float | None = None
+    # Wall-clock cap on the training loop (the 30-minute CPU budget, less calibration).
+    time_budget_s: float | None = 1500.0
     top_k: int = 5
 
     def __post_init__(self) -> None:
@@ -487,7 +488,7 @@ def _fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
 
-    def closure() -> torch.Tensor:
+    def closure() -> Any:
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
         loss.backward()
@@ -651,9 +652,19 @@ def train_intent_model(
     optimizer = torch.optim.AdamW(params, weight_decay=config.weight_decay)
     steps = epochs * n_batches
     warmup = max(1, int(config.warmup_fraction * steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / steps)
-    )
+    budget = config.time_budget_s
+
+    def lr_factor(step: int) -> float:
+        # Linear warm-up, then linear decay to 0 at whichever comes first: the last
+        # step or the time budget. Decaying on elapsed time means a run cut short by
+        # the budget (a slow or busy machine) still ends with a small learning rate,
+        # instead of stopping mid-schedule at a high one.
+        progress_done = step / steps
+        if budget:
+            progress_done = max(progress_done, (time.monotonic() - started) / budget)
+        return min(1.0, (step + 1) / warmup) * max(0.0, 1.0 - progress_done)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     lengths = np.array([len(t) for t in tr_texts])
     for _epoch in range(epochs):
         net.train(True)

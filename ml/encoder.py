@@ -139,7 +139,7 @@ class Encoder:
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts, not a single string")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out: np.ndarray = np.empty((len(texts), self.dim), dtype=np.float32)
         missing: dict[str, list[int]] = {}
         with self._cache_lock:
             for i, text in enumerate(texts):
