@@ -377,6 +377,8 @@ class IntentModel:
             raise ValueError(f"unsupported model format {config.get('format_version')}")
         train_config = TrainConfig(**config["train_config"])
         finetuned = bool(config["finetuned"])
+        transformer: Any
+        tokenizer: Any
         if finetuned:
             from transformers import AutoModel, AutoTokenizer
 
@@ -421,7 +423,7 @@ def _sha256(path: Path) -> str:
 
 def _base_transformer(
     encoder_path: str | os.PathLike[str] | None, *, copy_weights: bool
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+) -> tuple[Any, Any]:
     """The shared encoder's transformer and tokenizer (a private copy to fine-tune)."""
     from ml.encoder import get_encoder
 
@@ -754,5 +756,5 @@ def _length_bucketed_batches(
         chunk = order[start : start + pool]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)  # type: ignore[arg-type]
+    rng.shuffle(batches)
     return batches

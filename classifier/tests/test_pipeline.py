@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ VAL = {
     OOS_LABEL: ["what is the weather on mars", "recommend a good novel to read"],
 }
 
-FAST = {"finetune_epochs": 0, "head_epochs": 30}
+FAST: dict[str, Any] = {"finetune_epochs": 0, "head_epochs": 30}
 
 
 def _pairs(data: dict[str, list[str]]) -> tuple[list[str], list[str]]:
@@ -141,7 +142,7 @@ def test_it_flags_out_of_scope_messages(frozen_model: IntentModel) -> None:
 def test_it_returns_nothing_for_no_messages(frozen_model: IntentModel) -> None:
     assert frozen_model.predict([]) == []
     with pytest.raises(TypeError):
-        frozen_model.predict("a single string")  # type: ignore[arg-type]
+        frozen_model.predict("a single string")
 
 
 def test_it_round_trips_a_frozen_model(
