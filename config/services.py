@@ -17,9 +17,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -329,6 +330,7 @@ def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
                 _port_env("CONCIERGE_REDIS_PORT", DEFAULT_REDIS_PORT), service="Redis"
             ),
         )
+    restore = _exit_on_sigterm()
     try:
         pg.start()
         redis.start()
@@ -346,6 +348,24 @@ def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
         say("PostgreSQL and Redis stopped")
+        restore()
+
+
+def _exit_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into SystemExit, so the services are stopped on the way out.
+
+    Python's default for SIGTERM ends the process on the spot, which would leave
+    PostgreSQL and Redis running (they are in sessions of their own). Returns a
+    function that puts the previous handler back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def exit_(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _port_env(name: str, default: int) -> int | None:

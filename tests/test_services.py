@@ -95,3 +95,35 @@ def test_manage_py_starts_and_stops_the_services_itself_in_development():
     assert "connected concierge" in result.stdout
     assert "PostgreSQL on 127.0.0.1:" in result.stderr
     assert "PostgreSQL and Redis stopped" in result.stderr
+
+
+def test_a_terminated_manage_py_stops_the_services_it_started(tmp_path):
+    import psutil
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+    }
+    env.update(
+        DEBUG="1",
+        CONCIERGE_DATA_DIR=str(tmp_path),
+        CONCIERGE_PG_PORT="0",
+        CONCIERGE_REDIS_PORT="0",
+    )
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", "import time; time.sleep(120)"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert command.stderr is not None
+    for line in command.stderr:  # wait until both services are up
+        if "PostgreSQL on 127.0.0.1:" in line:
+            break
+    children = psutil.Process(command.pid).children(recursive=True)
+    assert {"postgres", "redis-server"} <= {p.name() for p in children}
+    command.terminate()
+    command.wait(60)
+    psutil.wait_procs(children, timeout=30)
+    assert not [p for p in children if p.is_running() and p.status() != "zombie"]
