@@ -227,34 +227,29 @@ def tried(state: dict[str, Any], what: str) -> None:
 
 
 def failed(conversation: Conversation, text: str, c: Classification | None) -> Reply:
-    state = conversation.state
-    state["failed_turns"] = state.get("failed_turns", 0) + 1
-    if state["failed_turns"] >= MAX_FAILED_TURNS:
+    if too_many_failures(conversation):
         return handoff(conversation, reason="two failed turns", classification=c)
-    tried(state, "fallback" if c is None or c.out_of_scope else "re-asked")
+    tried(conversation.state, "fallback" if c is None or c.out_of_scope else "re-asked")
     return reply(text, c, quick_replies=[talk_to_person_button()])
 
 
-def clarify(conversation: Conversation, c: Classification) -> Reply:
+def too_many_failures(conversation: Conversation) -> bool:
+    """Count a failed turn; True on the second in a row (time for a person)."""
     state = conversation.state
     state["failed_turns"] = state.get("failed_turns", 0) + 1
-    if state["failed_turns"] >= MAX_FAILED_TURNS:
+    return bool(state["failed_turns"] >= MAX_FAILED_TURNS)
+
+
+def clarify(conversation: Conversation, c: Classification) -> Reply:
+    if too_many_failures(conversation):
         return handoff(conversation, reason="two failed turns", classification=c)
-    tried(state, "clarified")
-    descriptions = dict(Intent.objects.values_list("name", "description"))
-    options = [name for name, _ in c.top_k if name != "oos"][:3]
+    tried(conversation.state, "clarified")
     buttons = [
-        {
-            "title": button_title(name, descriptions.get(name, "")),
-            "payload": {"intent": name},
-        }
-        for name in options
-    ]
+        {"title": name.replace("_", " ").capitalize(), "payload": {"intent": name}}
+        for name, _ in c.top_k
+        if name != "oos"
+    ][:3]
     return reply(say("clarify"), c, quick_replies=[*buttons, talk_to_person_button()])
-
-
-def button_title(name: str, description: str) -> str:
-    return name.replace("_", " ").capitalize()
 
 
 def talk_to_person_button() -> dict[str, Any]:
