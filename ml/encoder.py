@@ -211,7 +211,7 @@ def get_encoder(
     Args:
         model_path: a model folder; when ``None``, ``settings.ENCODER_PATH`` if Django
             is configured and sets it, else the bundled all-MiniLM-L6-v2.
-        num_threads: torch thread cap; when ``None``, ``settings.ENCODER_NUM_THREADS``
+        num_threads: torch thread cap; when ``None``, ``settings.TORCH_THREADS``
             if set, else :func:`default_num_threads`.
 
     Returns:
@@ -227,7 +227,7 @@ def get_encoder(
     with _lock:
         encoder = _encoders.get(key)
         if encoder is None:
-            threads = num_threads or _setting("ENCODER_NUM_THREADS")
+            threads = num_threads or _setting("TORCH_THREADS")
             encoder = Encoder(path, num_threads=threads)
             _encoders[key] = encoder
     return encoder
