@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -71,7 +72,49 @@ def with_id(check: Any, frame: dict[str, Any], key: str, client_msg_id: str) -> 
         raise
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class FrameConsumer(AsyncJsonWebsocketConsumer):
+    """JSON frames with a ``type``, dispatched to ``HANDLERS[type](self, frame)``.
+
+    A malformed frame or a ``FrameError`` from a handler is answered with an
+    ``error`` frame; the connection stays open.
+    """
+
+    HANDLERS: ClassVar[dict[str, Callable[[Any, dict[str, Any]], Awaitable[None]]]]
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None
+    ) -> None:
+        try:
+            frame = json.loads(text_data or "")
+        except ValueError:
+            await self.send_error("invalid_json", "The frame is not valid JSON")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("invalid_field", "A frame is an object with a 'type'")
+            return
+        handler = self.HANDLERS.get(frame["type"])
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown type {frame['type']!r}")
+            return
+        try:
+            await self.run(handler, frame)
+        except FrameError as error:
+            await self.send_error(error.code, str(error), **error.extra)
+
+    async def run(
+        self,
+        handler: Callable[[Any, dict[str, Any]], Awaitable[None]],
+        frame: dict[str, Any],
+    ) -> None:
+        await handler(self, frame)
+
+    async def send_error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_json(
+            {"type": "error", "code": code, "message": message, **extra}
+        )
+
+
+class ChatConsumer(FrameConsumer):
     customer: Customer
     conversation: Conversation
 
@@ -125,22 +168,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if text_data is None:
             await self.send_error("binary_not_supported", "Send JSON text frames")
             return
-        try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self.send_error("invalid_json", "The frame is not valid JSON")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_error("invalid_field", "A frame is an object with a 'type'")
-            return
-        handler = self.HANDLERS.get(frame["type"])
-        if handler is None:
-            await self.send_error("unknown_type", f"Unknown type {frame['type']!r}")
-            return
-        try:
-            await handler(self, frame)
-        except FrameError as error:
-            await self.send_error(error.code, str(error), **error.extra)
+        await super().receive(text_data=text_data)
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         client_msg_id = require_client_msg_id(frame)
@@ -257,8 +285,3 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def chat_typing(self, event: dict[str, Any]) -> None:
         if event.get("origin") != self.channel_name:
             await self.send_json({"type": "typing", "sender": event["sender"]})
-
-    async def send_error(self, code: str, message: str, **extra: Any) -> None:
-        await self.send_json(
-            {"type": "error", "code": code, "message": message, **extra}
-        )

@@ -8,19 +8,23 @@ Every write goes through ``chatbot.console.services``.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlparse
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.http.request import validate_host
 
 from chatbot import services as chat_services
 from chatbot.console import selectors, services
 from chatbot.console.services import ConsoleError
-from chatbot.consumers import FrameError, require_client_msg_id, require_text
+from chatbot.consumers import (
+    FrameConsumer,
+    FrameError,
+    require_client_msg_id,
+    require_text,
+)
 from chatbot.models import Conversation, Message
 
 FORBIDDEN_CLOSE_CODE = 4403
@@ -39,7 +43,7 @@ def from_own_site(scope: dict[str, Any]) -> bool:
     return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(FrameConsumer):
     user: Any
     opened: dict[str, Conversation]
 
@@ -81,25 +85,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     # --- client → server --------------------------------------------------------
 
-    async def receive(
-        self, text_data: str | None = None, bytes_data: bytes | None = None
+    async def run(
+        self,
+        handler: Callable[[Any, dict[str, Any]], Awaitable[None]],
+        frame: dict[str, Any],
     ) -> None:
         try:
-            frame = json.loads(text_data or "")
-        except ValueError:
-            await self.send_error("invalid_json", "The frame is not valid JSON")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_error("invalid_field", "A frame is an object with a 'type'")
-            return
-        handler = self.HANDLERS.get(frame["type"])
-        if handler is None:
-            await self.send_error("unknown_type", f"Unknown type {frame['type']!r}")
-            return
-        try:
             await handler(self, frame)
-        except FrameError as error:
-            await self.send_error(error.code, str(error), **error.extra)
         except ConsoleError as error:
             await self.send_error(
                 error.code, str(error), conversation=frame.get("conversation")
@@ -278,8 +270,3 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                     "sender": event["sender"],
                 }
             )
-
-    async def send_error(self, code: str, message: str, **extra: Any) -> None:
-        await self.send_json(
-            {"type": "error", "code": code, "message": message, **extra}
-        )
