@@ -12,6 +12,7 @@ Pure numpy / PyTorch; no Django import, so the management command and tests shar
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import math
@@ -619,7 +620,7 @@ def run_benchmark(
     if model.item_ids != item_ids:
         raise AssertionError("the model's item order differs from the file's")
     models["ours"] = {
-        "params": asdict_config(model.config),
+        "params": dataclasses.asdict(model.config),
         "valid": rank_metrics(model.scores, split.valid),
         "test": rank_metrics(model.scores, split.test),
         "training": model.meta,
@@ -643,6 +644,7 @@ def run_benchmark(
 
     results["cold_start"] = _cold_start(
         split,
+        valid=valid,
         item_ids=item_ids,
         texts=texts,
         vectors=vectors,
@@ -656,15 +658,10 @@ def run_benchmark(
     return results
 
 
-def asdict_config(config: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(config)
-
-
 def _cold_start(
     split: Split,
     *,
+    valid: list[tuple[list[str], str]],
     item_ids: list[str],
     texts: Mapping[str, str],
     vectors: np.ndarray,
@@ -684,11 +681,9 @@ def _cold_start(
         u: [item_ids[i] for i in s if i not in cold] for u, s in split.train.items()
     }
     train = {u: s for u, s in train.items() if s}
-    # Validation keeps the cases whose target is held out: they tune how far to
-    # trust text for items never seen in training (as a new product would be).
-    valid = [
-        ([item_ids[i] for i in c.history], item_ids[c.target]) for c in split.valid
-    ]
+    # Validation (``valid``, the main run's) keeps the cases whose target is held
+    # out: they tune how far to trust text for items never seen in training (as a
+    # new product would be).
     cases = [c for c in split.test if c.target in cold]
     timer = time.monotonic()
     model = collaborative.train(
