@@ -82,22 +82,25 @@ def conversation_take(*, conversation_id: int, agent: AbstractBaseUser) -> Conve
             )
         if conversation.status == Conversation.Status.RESOLVED:
             raise ConversationClosed("This conversation is resolved")
-        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-        conversation.status = Conversation.Status.WITH_AGENT
-        conversation.assigned_agent_id = agent.pk
-        conversation.handed_over_at = timezone.now()
-        conversation.state.pop("form", None)  # e.g. the follow-up email question
-        conversation.save(
-            update_fields=[
-                "status",
-                "assigned_agent",
-                "handed_over_at",
-                "state",
-                "updated",
-            ]
-        )
-        _announce(conversation, queue_changed=was_waiting)
+        _hand_to(conversation, agent_id=agent.pk, restart_clock=True)
     return conversation
+
+
+def _hand_to(conversation: Conversation, *, agent_id: int, restart_clock: bool) -> None:
+    """Give the (locked) conversation to an agent; the bot stops answering.
+
+    ``restart_clock``: a take starts the handling time now; a transfer keeps it.
+    """
+    was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
+    conversation.status = Conversation.Status.WITH_AGENT
+    conversation.assigned_agent_id = agent_id
+    if restart_clock or conversation.handed_over_at is None:
+        conversation.handed_over_at = timezone.now()
+    conversation.state.pop("form", None)  # e.g. the follow-up email question
+    conversation.save(
+        update_fields=["status", "assigned_agent", "handed_over_at", "state", "updated"]
+    )
+    _announce(conversation, queue_changed=was_waiting)
 
 
 def _require_assigned(conversation: Conversation, agent: AbstractBaseUser) -> None:
@@ -207,22 +210,7 @@ def conversation_assign(
         conversation = _locked(conversation_id)
         if conversation.status == Conversation.Status.RESOLVED:
             raise ConversationClosed("This conversation is resolved")
-        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-        conversation.status = Conversation.Status.WITH_AGENT
-        conversation.assigned_agent_id = target.pk
-        if conversation.handed_over_at is None:
-            conversation.handed_over_at = timezone.now()
-        conversation.state.pop("form", None)
-        conversation.save(
-            update_fields=[
-                "status",
-                "assigned_agent",
-                "handed_over_at",
-                "state",
-                "updated",
-            ]
-        )
-        _announce(conversation, queue_changed=was_waiting)
+        _hand_to(conversation, agent_id=target.pk, restart_clock=False)
     return conversation
 
 
