@@ -21,6 +21,24 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ORIGIN = "http://127.0.0.1"
 
 
+def development_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """A development environment with no service URLs: the process starts its own
+    PostgreSQL and Redis, on any free ports, with its data in ``data_dir``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+    }
+    env.update(
+        DEBUG="1",
+        CONCIERGE_DATA_DIR=str(data_dir),
+        CONCIERGE_PG_PORT="0",
+        CONCIERGE_REDIS_PORT="0",
+        **extra,
+    )
+    return env
+
+
 def child_env() -> dict[str, str]:
     """The environment of a child process: the test database, the test Redis."""
     db = connection.settings_dict

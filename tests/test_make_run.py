@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import psutil
 import pytest
 
 from config.services import free_port
+from tests.live import development_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -21,18 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 def test_it_serves_the_shop_and_the_admin_and_ctrl_c_stops_every_process(tmp_path):
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
-    }
-    env.update(
-        DEBUG="1",
-        PORT=str(port),
-        CONCIERGE_DATA_DIR=str(tmp_path / "data"),
-        CONCIERGE_PG_PORT="0",
-        CONCIERGE_REDIS_PORT="0",
-        CONCIERGE_SKIP_TRAINING="1",
+    env = development_env(
+        tmp_path / "data", PORT=str(port), CONCIERGE_SKIP_TRAINING="1"
     )
     log = tmp_path / "run.log"
     with open(log, "wb") as out:

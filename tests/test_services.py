@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 import redis
 
 from config import services
+from tests.live import development_env
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,13 +70,8 @@ def test_it_refuses_a_second_server_on_the_same_data(tmp_path):
     assert first.process is None
 
 
-def test_manage_py_starts_and_stops_the_services_itself_in_development():
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
-    }
-    env.update(DEBUG="1", CONCIERGE_PG_PORT="0", CONCIERGE_REDIS_PORT="0")
+def test_manage_py_starts_and_stops_the_services_itself_in_development(tmp_path):
+    env = development_env(tmp_path)
     result = subprocess.run(
         [
             sys.executable,
@@ -100,17 +95,7 @@ def test_manage_py_starts_and_stops_the_services_itself_in_development():
 def test_a_terminated_manage_py_stops_the_services_it_started(tmp_path):
     import psutil
 
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
-    }
-    env.update(
-        DEBUG="1",
-        CONCIERGE_DATA_DIR=str(tmp_path),
-        CONCIERGE_PG_PORT="0",
-        CONCIERGE_REDIS_PORT="0",
-    )
+    env = development_env(tmp_path)
     command = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", "import time; time.sleep(120)"],
         env=env,
