@@ -157,3 +157,13 @@ def active_intent_model(
 
 
 DEMO_INTENTS = "classifier/demo/intents.yaml"
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Run Celery tasks in-process (consumer tests); end-to-end tests use a worker."""
+    from config import celery_app
+
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,19 +11,13 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from chatbot.models import Conversation, Customer, Message
-from config import celery_app
 from config.asgi import application
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("eager_tasks"),
+]
 ORIGIN = (b"origin", b"http://testserver")
-
-
-@pytest.fixture(autouse=True)
-def eager_tasks() -> Iterator[None]:
-    """Run the bot's reply in-process; the end-to-end tests use a real worker."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 async def connect(query: str = "", origin: tuple[bytes, bytes] = ORIGIN) -> Any:
