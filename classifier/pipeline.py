@@ -12,8 +12,12 @@ Design, chosen by measurement on BANKING77 / CLINC150 (see benchmarks/intents.py
   smoothing) for a few epochs: +0.5-1 pt over the best frozen head, at ~2 min an
   epoch for 10k utterances on 2 CPU cores. ``finetune_epochs=0`` trains only the
   head on frozen features (fast, for tests and tiny intent sets).
+* Fine-tuned models are seed ensembles: ``ensemble_size`` encoders trained on the
+  same data with different seeds, their calibrated probabilities averaged. Seed noise
+  alone moves BANKING77 accuracy by about +-0.3 pt; three members beat every single
+  member on validation and on test (README, "Intent classification").
 * Confidences are temperature-scaled on a validation split (carved from the training
-  data with a fixed seed when none is given).
+  data with a fixed seed when none is given), one temperature per member.
 * Out-of-scope: ``oos`` rows in the training data are learned as an extra class, and
   a message is flagged when its best in-scope probability falls below a threshold
   tuned on validation data (never on test data).
@@ -47,10 +51,10 @@ __all__ = [
 ]
 
 OOS_LABEL = "oos"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 HEAD_FILE = "model.safetensors"
-ENCODER_DIR = "encoder"
+ENCODERS_DIR = "encoders"
 MANIFEST_FILE = "manifest.json"
 
 ProgressCallback = Callable[[int, int], None]
@@ -76,6 +80,10 @@ class TrainConfig:
     """Hyper-parameters of :func:`train_intent_model` (defaults: the measured best)."""
 
     finetune_epochs: int = 3
+    # Fine-tuned encoders trained with seeds seed, seed+1, ...; their calibrated
+    # probabilities are averaged. A frozen-encoder model (finetune_epochs=0) always
+    # has one member: heads on the same frozen features barely differ.
+    ensemble_size: int = 3
     encoder_lr: float = 8e-5
     head_lr: float = 3e-3
     head_epochs: int = 40  # frozen-encoder mode only
@@ -95,17 +103,27 @@ class TrainConfig:
     # Operating point when no oos rows exist to tune on: flag this share of the
     # in-scope validation messages (the least confident ones).
     no_oos_rejection_rate: float = 0.0
-    # Wall-clock cap on the training loop (the 30-minute CPU budget, less calibration).
+    # Wall-clock cap on training all members (the 30-minute CPU budget, less
+    # calibration); each member gets an equal share of what is left when it starts.
     time_budget_s: float | None = 1500.0
     top_k: int = 5
 
     def __post_init__(self) -> None:
         self.layers = tuple(int(x) for x in self.layers)
+        if self.ensemble_size < 1:
+            raise ValueError(
+                f"ensemble_size must be at least 1, not {self.ensemble_size}"
+            )
+
+    @property
+    def members(self) -> int:
+        """How many networks a model trained with this config holds."""
+        return self.ensemble_size if self.finetune_epochs > 0 else 1
 
 
 @dataclass
 class _Calibration:
-    temperature: float = 1.0
+    temperatures: list[float] = field(default_factory=lambda: [1.0])
     threshold: float = 0.0
     val_metrics: dict[str, float] = field(default_factory=dict)
 
@@ -198,19 +216,23 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class IntentModel:
-    """A trained intent classifier; build with :func:`train_intent_model` or load."""
+    """A trained intent classifier; build with :func:`train_intent_model` or load.
+
+    It holds one or more members (encoder + head); a prediction averages their
+    temperature-scaled probabilities.
+    """
 
     def __init__(
         self,
         *,
-        net: _IntentNet,
+        nets: list[_IntentNet],
         labels: list[str],
         config: TrainConfig,
         calibration: _Calibration,
         finetuned: bool,
         info: dict[str, Any] | None = None,
     ) -> None:
-        self._net = net
+        self._nets = nets
         self.labels = labels
         self.config = config
         self.calibration = calibration
@@ -226,31 +248,42 @@ class IntentModel:
         """The in-scope intents the model can predict."""
         return [self.labels[i] for i in self._in_scope]
 
+    @property
+    def ensemble_size(self) -> int:
+        return len(self._nets)
+
     def __repr__(self) -> str:
+        temperatures = ", ".join(f"{t:.3f}" for t in self.calibration.temperatures)
         return (
-            f"IntentModel(intents={len(self._in_scope)}, finetuned={self.finetuned}, "
-            f"T={self.calibration.temperature:.3f}, "
+            f"IntentModel(intents={len(self._in_scope)}, members={len(self._nets)}, "
+            f"finetuned={self.finetuned}, T=[{temperatures}], "
             f"threshold={self.calibration.threshold:.3f})"
         )
 
     # -- scoring --------------------------------------------------------------------
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def member_logits(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Uncalibrated logits over all training labels (including ``oos``).
 
         Args:
             texts: the messages.
 
         Returns:
-            A ``(len(texts), len(labels))`` float32 array.
+            One ``(len(texts), len(labels))`` float32 array per member.
         """
-        feats = self._net.batched_features(texts)
-        return self._net.head_logits(feats)
+        return [net.head_logits(net.batched_features(texts)) for net in self._nets]
 
-    def _scores(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _probabilities(self, member_logits: list[np.ndarray]) -> np.ndarray:
+        """The members' temperature-scaled probabilities, averaged (all labels)."""
+        temperatures = self.calibration.temperatures
+        return np.mean(
+            [_softmax(z / t) for z, t in zip(member_logits, temperatures, strict=True)],
+            axis=0,
+        )
+
+    def _scores(self, member_logits: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated in-scope probabilities and the OOS score (best in-scope prob)."""
-        probs = _softmax(logits / self.calibration.temperature)
-        in_scope = probs[:, self._in_scope]
+        in_scope = self._probabilities(member_logits)[:, self._in_scope]
         return in_scope, in_scope.max(axis=1)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -263,7 +296,7 @@ class IntentModel:
             A ``(len(texts), len(intents))`` array; rows sum to 1 minus the ``oos``
             class mass when the model learned one.
         """
-        return self._scores(self.logits(texts))[0]
+        return self._scores(self.member_logits(texts))[0]
 
     def predict(
         self, texts: Sequence[str], *, top_k: int | None = None
@@ -282,7 +315,7 @@ class IntentModel:
         if not texts:
             return []
         k = min(top_k or self.config.top_k, len(self._in_scope))
-        probs, score = self._scores(self.logits(texts))
+        probs, score = self._scores(self.member_logits(texts))
         intents = self.intents
         order = np.argsort(-probs, axis=1)[:, :k]
         predictions = []
@@ -301,7 +334,7 @@ class IntentModel:
     # -- persistence ----------------------------------------------------------------
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``config.json``, ``model.safetensors`` (+ ``encoder/``) and a manifest.
+        """Write ``config.json``, ``model.safetensors`` (+ ``encoders/<i>/``), manifest.
 
         Args:
             directory: target folder (created if missing).
@@ -313,24 +346,21 @@ class IntentModel:
 
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        head = self._net.head
-        save_file(
-            {
-                "head.weight": head.weight.detach().contiguous(),
-                "head.bias": head.bias.detach().contiguous(),
-            },
-            str(path / HEAD_FILE),
-        )
-        if self.finetuned:
-            self._net.transformer.save_pretrained(
-                str(path / ENCODER_DIR), safe_serialization=True
-            )
-            self._net.tokenizer.save_pretrained(str(path / ENCODER_DIR))
+        heads = {}
+        for i, net in enumerate(self._nets):
+            heads[f"heads.{i}.weight"] = net.head.weight.detach().contiguous()
+            heads[f"heads.{i}.bias"] = net.head.bias.detach().contiguous()
+            if self.finetuned:
+                encoder_dir = str(path / ENCODERS_DIR / str(i))
+                net.transformer.save_pretrained(encoder_dir, safe_serialization=True)
+                net.tokenizer.save_pretrained(encoder_dir)
+        save_file(heads, str(path / HEAD_FILE))
         config = {
             "format_version": FORMAT_VERSION,
             "labels": self.labels,
             "oos_label": OOS_LABEL,
             "finetuned": self.finetuned,
+            "members": len(self._nets),
             "train_config": {**asdict(self.config), "layers": list(self.config.layers)},
             "calibration": asdict(self.calibration),
             "info": self.info,
@@ -374,37 +404,46 @@ class IntentModel:
                 raise ValueError(f"{path / name} does not match its SHA-256 manifest")
         config = json.loads((path / CONFIG_FILE).read_text())
         if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported model format {config.get('format_version')}")
+            raise ValueError(
+                f"unsupported model format {config.get('format_version')} in {path}; "
+                "train a new one with `manage.py train_intents`"
+            )
         train_config = TrainConfig(**config["train_config"])
         finetuned = bool(config["finetuned"])
-        transformer: Any
-        tokenizer: Any
-        if finetuned:
-            from transformers import AutoModel, AutoTokenizer
+        heads = load_file(str(path / HEAD_FILE))
+        nets = []
+        for i in range(int(config["members"])):
+            transformer: Any
+            tokenizer: Any
+            if finetuned:
+                from transformers import AutoModel, AutoTokenizer
 
-            transformer = AutoModel.from_pretrained(
-                str(path / ENCODER_DIR), local_files_only=True
+                encoder_dir = str(path / ENCODERS_DIR / str(i))
+                transformer = AutoModel.from_pretrained(
+                    encoder_dir, local_files_only=True
+                )
+                tokenizer = AutoTokenizer.from_pretrained(
+                    encoder_dir, local_files_only=True
+                )
+            else:
+                transformer, tokenizer = _base_transformer(
+                    encoder_path, copy_weights=False
+                )
+            transformer.eval()
+            net = _IntentNet(
+                transformer=transformer,
+                tokenizer=tokenizer,
+                n_classes=len(config["labels"]),
+                layers=train_config.layers,
+                feature_scale=train_config.feature_scale,
+                max_length=train_config.max_length,
             )
-            tokenizer = AutoTokenizer.from_pretrained(
-                str(path / ENCODER_DIR), local_files_only=True
+            net.head.load_state_dict(
+                {"weight": heads[f"heads.{i}.weight"], "bias": heads[f"heads.{i}.bias"]}
             )
-        else:
-            transformer, tokenizer = _base_transformer(encoder_path, copy_weights=False)
-        transformer.eval()
-        net = _IntentNet(
-            transformer=transformer,
-            tokenizer=tokenizer,
-            n_classes=len(config["labels"]),
-            layers=train_config.layers,
-            feature_scale=train_config.feature_scale,
-            max_length=train_config.max_length,
-        )
-        state = load_file(str(path / HEAD_FILE))
-        net.head.load_state_dict(
-            {"weight": state["head.weight"], "bias": state["head.bias"]}
-        )
+            nets.append(net)
         return cls(
-            net=net,
+            nets=nets,
             labels=list(config["labels"]),
             config=train_config,
             calibration=_Calibration(**config["calibration"]),
@@ -567,7 +606,8 @@ def train_intent_model(
         val_labels: their intents (may include :data:`OOS_LABEL`).
         progress: called as ``progress(done, total)`` after every step, e.g. to
             advance a tqdm bar.
-        seed: seed for the split, initialization and shuffling.
+        seed: seed for the split; member ``i`` initializes and shuffles with
+            ``seed + i``.
         config: hyper-parameters; defaults to :class:`TrainConfig`.
         encoder_path: base encoder folder (default: the shared encoder's).
         **overrides: fields of :class:`TrainConfig` to override.
@@ -579,7 +619,6 @@ def train_intent_model(
         ValueError: empty or mismatched data, fewer than two in-scope intents, or
             validation labels the training data never shows.
     """
-    torch = _torch()
     config = copy.deepcopy(config) if config is not None else TrainConfig()
     for key, value in overrides.items():
         if not hasattr(config, key):
@@ -621,80 +660,43 @@ def train_intent_model(
     index = {label: i for i, label in enumerate(all_labels)}
     y = np.array([index[label] for label in tr_labels], dtype=np.int64)
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    finetune = config.finetune_epochs > 0
-    transformer, tokenizer = _base_transformer(encoder_path, copy_weights=finetune)
-    net = _IntentNet(
-        transformer=transformer,
-        tokenizer=tokenizer,
-        n_classes=len(all_labels),
-        layers=config.layers,
-        feature_scale=config.feature_scale,
-        max_length=config.max_length,
-    )
-    started = time.monotonic()
-    deadline = started + config.time_budget_s if config.time_budget_s else None
+    members = config.members
     n_batches = math.ceil(len(tr_texts) / config.batch_size)
+    finetune = config.finetune_epochs > 0
     epochs = config.finetune_epochs if finetune else config.head_epochs
-    total = epochs * n_batches + 1
-    done = 0
+    total = members * epochs * n_batches + 1
+    steps_done = 0
+
+    def step_done() -> None:
+        nonlocal steps_done
+        steps_done += 1
+        if progress is not None:
+            progress(steps_done, total)
+
+    started = time.monotonic()
+    nets: list[_IntentNet] = []
     stopped_early = False
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    target = torch.from_numpy(y)
-
-    if finetune:
-        params = [
-            {"params": net.transformer.parameters(), "lr": config.encoder_lr},
-            {"params": net.head.parameters(), "lr": config.head_lr},
-        ]
-    else:
-        params = [{"params": net.head.parameters(), "lr": config.head_lr}]
-        cached = torch.from_numpy(net.batched_features(tr_texts))
-    optimizer = torch.optim.AdamW(params, weight_decay=config.weight_decay)
-    steps = epochs * n_batches
-    warmup = max(1, int(config.warmup_fraction * steps))
-    budget = config.time_budget_s
-
-    def lr_factor(step: int) -> float:
-        # Linear warm-up, then linear decay to 0 at whichever comes first: the last
-        # step or the time budget. Decaying on elapsed time means a run cut short by
-        # the budget (a slow or busy machine) still ends with a small learning rate,
-        # instead of stopping mid-schedule at a high one.
-        progress_done = step / steps
-        if budget:
-            progress_done = max(progress_done, (time.monotonic() - started) / budget)
-        return min(1.0, (step + 1) / warmup) * max(0.0, 1.0 - progress_done)
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    lengths = np.array([len(t) for t in tr_texts])
-    for _epoch in range(epochs):
-        net.train(True)
-        if not finetune:
-            net.transformer.eval()
-        for batch in _length_bucketed_batches(lengths, config.batch_size, rng):
-            if finetune:
-                feats = net.features([tr_texts[i] for i in batch])
-            else:
-                feats = cached[batch]
-            loss = loss_fn(net.logits_from_features(feats), target[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            done += 1
-            if progress is not None:
-                progress(done, total)
-            if deadline is not None and time.monotonic() > deadline:
-                stopped_early = True
-                break
-        if stopped_early:
-            break
-    net.train(False)
+    for member in range(members):
+        budget = None
+        if config.time_budget_s:
+            left = config.time_budget_s - (time.monotonic() - started)
+            budget = max(left, 0.0) / (members - member)
+        net, cut_short = _train_member(
+            tr_texts,
+            y,
+            n_classes=len(all_labels),
+            config=config,
+            seed=seed + member,
+            budget_s=budget,
+            encoder_path=encoder_path,
+            on_step=step_done,
+        )
+        nets.append(net)
+        stopped_early |= cut_short
     train_seconds = time.monotonic() - started
 
     model = IntentModel(
-        net=net,
+        nets=nets,
         labels=all_labels,
         config=config,
         calibration=_Calibration(),
@@ -708,24 +710,109 @@ def train_intent_model(
         "train_seconds": round(train_seconds, 1),
         "stopped_early": stopped_early,
         "seed": seed,
-        "steps": done,
+        "members": members,
+        "steps": steps_done,
     }
     if progress is not None:
         progress(total, total)
     return model
 
 
+def _train_member(
+    texts: list[str],
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    config: TrainConfig,
+    seed: int,
+    budget_s: float | None,
+    encoder_path: str | os.PathLike[str] | None,
+    on_step: Callable[[], None],
+) -> tuple[_IntentNet, bool]:
+    """Train one encoder + head; returns it and whether the budget cut it short."""
+    torch = _torch()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    finetune = config.finetune_epochs > 0
+    transformer, tokenizer = _base_transformer(encoder_path, copy_weights=finetune)
+    net = _IntentNet(
+        transformer=transformer,
+        tokenizer=tokenizer,
+        n_classes=n_classes,
+        layers=config.layers,
+        feature_scale=config.feature_scale,
+        max_length=config.max_length,
+    )
+    started = time.monotonic()
+    deadline = started + budget_s if budget_s is not None else None
+    n_batches = math.ceil(len(texts) / config.batch_size)
+    epochs = config.finetune_epochs if finetune else config.head_epochs
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    target = torch.from_numpy(y)
+
+    if finetune:
+        params = [
+            {"params": net.transformer.parameters(), "lr": config.encoder_lr},
+            {"params": net.head.parameters(), "lr": config.head_lr},
+        ]
+    else:
+        params = [{"params": net.head.parameters(), "lr": config.head_lr}]
+        cached = torch.from_numpy(net.batched_features(texts))
+    optimizer = torch.optim.AdamW(params, weight_decay=config.weight_decay)
+    steps = epochs * n_batches
+    warmup = max(1, int(config.warmup_fraction * steps))
+
+    def lr_factor(step: int) -> float:
+        # Linear warm-up, then linear decay to 0 at whichever comes first: the last
+        # step or the time budget. Decaying on elapsed time means a run cut short by
+        # the budget (a slow or busy machine) still ends with a small learning rate,
+        # instead of stopping mid-schedule at a high one.
+        progress_done = step / steps
+        if budget_s:
+            progress_done = max(progress_done, (time.monotonic() - started) / budget_s)
+        return min(1.0, (step + 1) / warmup) * max(0.0, 1.0 - progress_done)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    lengths = np.array([len(t) for t in texts])
+    for _epoch in range(epochs):
+        net.train(True)
+        if not finetune:
+            net.transformer.eval()
+        for batch in _length_bucketed_batches(lengths, config.batch_size, rng):
+            if finetune:
+                feats = net.features([texts[i] for i in batch])
+            else:
+                feats = cached[batch]
+            loss = loss_fn(net.logits_from_features(feats), target[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            on_step()
+            if deadline is not None and time.monotonic() > deadline:
+                net.train(False)
+                return net, True
+    net.train(False)
+    return net, False
+
+
 def _calibrate(model: IntentModel, texts: list[str], labels: list[str]) -> None:
-    """Fit the temperature and the OOS threshold on validation data (in place)."""
+    """Fit each member's temperature and the OOS threshold on validation data.
+
+    The threshold is chosen on the averaged probabilities the model serves.
+    """
     if not texts:
+        model.calibration.temperatures = [1.0] * model.ensemble_size
         return
-    logits = model.logits(texts)
+    member_logits = model.member_logits(texts)
     index = {label: i for i, label in enumerate(model.labels)}
     known = np.array([label in index for label in labels])
     targets = np.array([index.get(label, 0) for label in labels])
-    if known.any():
-        model.calibration.temperature = _fit_temperature(logits[known], targets[known])
-    probs, score = model._scores(logits)
+    model.calibration.temperatures = [
+        _fit_temperature(z[known], targets[known]) if known.any() else 1.0
+        for z in member_logits
+    ]
+    probs, score = model._scores(member_logits)
     intents = model.intents
     predicted = np.array([intents[i] for i in probs.argmax(axis=1)])
     gold = np.array(labels)

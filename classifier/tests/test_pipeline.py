@@ -126,7 +126,8 @@ def test_it_returns_sorted_calibrated_top_k(frozen_model: IntentModel) -> None:
     assert sum(probs) <= 1.0 + 1e-5
     assert prediction.confidence == pytest.approx(probs[0])
     assert {i for i, _ in prediction.top_k} == set(TRAIN)
-    assert frozen_model.calibration.temperature > 0
+    assert frozen_model.ensemble_size == 1
+    assert frozen_model.calibration.temperatures[0] > 0
 
 
 def test_it_flags_out_of_scope_messages(frozen_model: IntentModel) -> None:
@@ -171,7 +172,7 @@ def test_it_rejects_a_tampered_artifact(
         IntentModel.load(tmp_path)
 
 
-def test_it_fine_tunes_the_encoder_and_saves_its_weights(
+def test_it_fine_tunes_an_ensemble_and_saves_every_member(
     encoder: Encoder, tmp_path: Path
 ) -> None:
     texts, labels = _pairs(TRAIN)
@@ -182,10 +183,23 @@ def test_it_fine_tunes_the_encoder_and_saves_its_weights(
         labels,
         seed=1,
         finetune_epochs=1,
+        ensemble_size=2,
         batch_size=8,
         progress=lambda done, total: calls.append((done, total)),
     )
     assert model.finetuned
+    assert model.ensemble_size == 2
+    assert model.info["members"] == 2
+    # Two seeds, two different networks; the model serves their average.
+    first, second = model.member_logits(texts[:4])
+    assert not np.allclose(first, second)
+    scaled = [
+        np.exp(z / t) / np.exp(z / t).sum(axis=1, keepdims=True)
+        for z, t in zip((first, second), model.calibration.temperatures, strict=True)
+    ]
+    np.testing.assert_allclose(
+        model.predict_proba(texts[:4]), np.mean(scaled, axis=0), atol=1e-5
+    )
     # Fine-tuning works on a copy: the shared encoder other apps use is unchanged.
     np.testing.assert_allclose(
         encoder.encode_uncached(["where is my order"]), before, atol=1e-6
@@ -195,7 +209,7 @@ def test_it_fine_tunes_the_encoder_and_saves_its_weights(
 
     model.save(tmp_path)
     files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
-    assert "encoder/model.safetensors" in files
+    assert {"encoders/0/model.safetensors", "encoders/1/model.safetensors"} <= files
     assert not any(f.endswith((".bin", ".pt", ".pkl", ".pth")) for f in files)
     loaded = IntentModel.load(tmp_path)
     np.testing.assert_allclose(
@@ -229,6 +243,8 @@ def test_it_applies_keyword_overrides_and_rejects_unknown_ones(
     texts, labels = _pairs(TRAIN)
     with pytest.raises(TypeError, match="no_such_option"):
         train_intent_model(texts, labels, no_such_option=1)
+    with pytest.raises(ValueError, match="ensemble_size must be at least 1"):
+        train_intent_model(texts, labels, ensemble_size=0)
     model = train_intent_model(
         texts, labels, config=TrainConfig(head_epochs=5), finetune_epochs=0
     )

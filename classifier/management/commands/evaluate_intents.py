@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from classifier.datasets import DatasetError
 from classifier.evaluation import evaluate
+from classifier.management.options import add_training_options, training_overrides
 
 
 class Command(BaseCommand):
@@ -23,17 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--val", type=Path, default=None)
         parser.add_argument("--json", type=Path, required=True, dest="out_json")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument(
-            "--epochs",
-            type=int,
-            default=None,
-            help="Fine-tuning epochs (0: head only).",
-        )
+        add_training_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        overrides = {}
-        if options["epochs"] is not None:
-            overrides["finetune_epochs"] = options["epochs"]
+        overrides = training_overrides(options)
         bar: Any = None
 
         def progress(done: int, total: int) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from classifier.management.options import add_training_options, training_overrides
 from classifier.training import TrainingError, intent_model_train, promote_if_not_worse
 
 
@@ -20,22 +21,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Activate even if it scores lower."
         )
-        parser.add_argument(
-            "--epochs",
-            type=int,
-            default=None,
-            help="Encoder fine-tuning epochs (0 trains only the head, fast).",
-        )
+        add_training_options(parser)
 
     def handle(
         self,
         *args: Any,
         activate: bool,
         force: bool,
-        epochs: int | None,
         **options: Any,
     ) -> None:
-        overrides = {} if epochs is None else {"finetune_epochs": epochs}
+        overrides = training_overrides(options)
         with tqdm(total=1, desc="Training", unit="step", file=sys.stderr) as bar:
 
             def progress(done: int, total: int) -> None:
