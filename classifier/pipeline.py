@@ -513,6 +513,7 @@ def _stratified_split(
         n_val = round(len(idx) * fraction) if len(idx) >= 2 else 0
         if len(idx) >= 2 and n_val == 0 and fraction > 0:
             n_val = 1
+        n_val = min(n_val, len(idx) - 1)  # and so does one example of every label
         val_idx += idx[:n_val]
         train_idx += idx[n_val:]
     return np.array(sorted(train_idx)), np.array(sorted(val_idx))
@@ -601,8 +602,8 @@ def train_intent_model(
         labels: their intents; :data:`OOS_LABEL` rows (optional) teach the model
             what is out of scope.
         val_texts: validation utterances for temperature and threshold tuning;
-            when ``None``, ``config.val_fraction`` of the training data is held out
-            (stratified, fixed ``seed``).
+            when ``None``, each member ``i`` holds out its own stratified
+            ``config.val_fraction`` of the training data (seed ``seed + i``).
         val_labels: their intents (may include :data:`OOS_LABEL`).
         progress: called as ``progress(done, total)`` after every step, e.g. to
             advance a tqdm bar.
@@ -634,37 +635,36 @@ def train_intent_model(
         )
     if (val_texts is None) != (val_labels is None):
         raise ValueError("give both val_texts and val_labels, or neither")
+    members = config.members
     if val_texts is not None and val_labels is not None:
-        v_texts, v_labels = _check_examples(
+        pool_texts, pool_labels = _check_examples(
             val_texts, val_labels, what="validation data"
         )
-        tr_texts, tr_labels = texts, labels
+        unknown = sorted(set(pool_labels) - set(labels) - {OOS_LABEL})
+        if unknown:
+            raise ValueError(
+                "validation data has intents the training data never shows: "
+                f"{unknown[:5]}"
+            )
+        everything = np.arange(len(texts))
+        splits = [(everything, np.arange(len(pool_texts)))] * members
     else:
-        tr_idx, va_idx = _stratified_split(
-            labels, fraction=config.val_fraction, seed=seed
-        )
-        tr_texts = [texts[i] for i in tr_idx]
-        tr_labels = [labels[i] for i in tr_idx]
-        v_texts = [texts[i] for i in va_idx]
-        v_labels = [labels[i] for i in va_idx]
-    all_labels = sorted(set(tr_labels))
-    if len(set(all_labels) - {OOS_LABEL}) < 2:
-        raise ValueError(
-            "after holding out validation data, fewer than 2 intents remain"
-        )
-    unknown = sorted(set(v_labels) - set(all_labels) - {OOS_LABEL})
-    if unknown:
-        raise ValueError(
-            f"validation data has intents the training data never shows: {unknown[:5]}"
-        )
+        # Each member holds out its own split (seed + i): its temperature is fitted
+        # on data it never saw, and together the members train on all the data.
+        pool_texts, pool_labels = texts, labels
+        splits = [
+            _stratified_split(labels, fraction=config.val_fraction, seed=seed + i)
+            for i in range(members)
+        ]
+    all_labels = sorted(set(labels))
     index = {label: i for i, label in enumerate(all_labels)}
-    y = np.array([index[label] for label in tr_labels], dtype=np.int64)
+    y = np.array([index[label] for label in labels], dtype=np.int64)
 
-    members = config.members
-    n_batches = math.ceil(len(tr_texts) / config.batch_size)
     finetune = config.finetune_epochs > 0
     epochs = config.finetune_epochs if finetune else config.head_epochs
-    total = members * epochs * n_batches + 1
+    total = 1 + sum(
+        epochs * math.ceil(len(train) / config.batch_size) for train, _ in splits
+    )
     steps_done = 0
 
     def step_done() -> None:
@@ -676,14 +676,14 @@ def train_intent_model(
     started = time.monotonic()
     nets: list[_IntentNet] = []
     stopped_early = False
-    for member in range(members):
+    for member, (train, _) in enumerate(splits):
         budget = None
         if config.time_budget_s:
             left = config.time_budget_s - (time.monotonic() - started)
             budget = max(left, 0.0) / (members - member)
         net, cut_short = _train_member(
-            tr_texts,
-            y,
+            [texts[i] for i in train],
+            y[train],
             n_classes=len(all_labels),
             config=config,
             seed=seed + member,
@@ -702,10 +702,10 @@ def train_intent_model(
         calibration=_Calibration(),
         finetuned=finetune,
     )
-    _calibrate(model, v_texts, v_labels)
+    n_val = _calibrate(model, pool_texts, pool_labels, [held for _, held in splits])
     model.info = {
-        "n_train": len(tr_texts),
-        "n_val": len(v_texts),
+        "n_train": len(splits[0][0]),
+        "n_val": n_val,
         "val_carved": val_texts is None,
         "train_seconds": round(train_seconds, 1),
         "stopped_early": stopped_early,
@@ -796,26 +796,56 @@ def _train_member(
     return net, False
 
 
-def _calibrate(model: IntentModel, texts: list[str], labels: list[str]) -> None:
+def _calibrate(
+    model: IntentModel,
+    texts: list[str],
+    labels: list[str],
+    held_out: list[np.ndarray],
+) -> int:
     """Fit each member's temperature and the OOS threshold on validation data.
 
-    The threshold is chosen on the averaged probabilities the model serves.
+    Args:
+        model: the trained model (calibrated in place).
+        texts: the validation pool.
+        labels: its labels.
+        held_out: per member, the pool rows it never trained on.
+
+    Returns:
+        How many pool rows were scored.
+
+    Each member's temperature is fitted on its own held-out rows. The threshold is
+    chosen on out-of-bag probabilities, as in bagging: a row's probabilities are
+    averaged over the members that never saw it, so with a shared validation set
+    they are exactly what the model serves.
     """
-    if not texts:
-        model.calibration.temperatures = [1.0] * model.ensemble_size
-        return
-    member_logits = model.member_logits(texts)
+    n_labels = len(model.labels)
     index = {label: i for i, label in enumerate(model.labels)}
-    known = np.array([label in index for label in labels])
-    targets = np.array([index.get(label, 0) for label in labels])
-    model.calibration.temperatures = [
-        _fit_temperature(z[known], targets[known]) if known.any() else 1.0
-        for z in member_logits
-    ]
-    probs, score = model._scores(member_logits)
+    targets = np.array([index.get(label, -1) for label in labels])
+    sums = np.zeros((len(texts), n_labels))
+    counts = np.zeros(len(texts))
+    temperatures = []
+    for net, rows in zip(model._nets, held_out, strict=True):
+        if rows.size == 0:
+            temperatures.append(1.0)
+            continue
+        logits = net.head_logits(net.batched_features([texts[i] for i in rows]))
+        # A validation oos row is unknown to a model trained without an oos class.
+        known = targets[rows] >= 0
+        t = 1.0
+        if known.any():
+            t = _fit_temperature(logits[known], targets[rows][known])
+        temperatures.append(t)
+        sums[rows] += _softmax(logits / t)
+        counts[rows] += 1
+    model.calibration.temperatures = temperatures
+    scored = counts > 0
+    if not scored.any():
+        return 0
+    probs = (sums[scored] / counts[scored, None])[:, model._in_scope]
+    score = probs.max(axis=1)
     intents = model.intents
     predicted = np.array([intents[i] for i in probs.argmax(axis=1)])
-    gold = np.array(labels)
+    gold = np.array(labels)[scored]
     is_oos = gold == OOS_LABEL
     correct = predicted == gold
     threshold, metrics = _choose_threshold(
@@ -826,6 +856,7 @@ def _calibrate(model: IntentModel, texts: list[str], labels: list[str]) -> None:
         "top1_accuracy": float(correct[~is_oos].mean()) if (~is_oos).any() else 0.0,
         **metrics,
     }
+    return int(scored.sum())
 
 
 def _length_bucketed_batches(

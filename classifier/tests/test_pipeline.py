@@ -190,6 +190,11 @@ def test_it_fine_tunes_an_ensemble_and_saves_every_member(
     assert model.finetuned
     assert model.ensemble_size == 2
     assert model.info["members"] == 2
+    # Each member held out its own split (seeds 1 and 2), so together they trained
+    # on more of the data, and calibration scored every row some member never saw.
+    held_out = [set(_stratified_split(labels, fraction=0.1, seed=s)[1]) for s in (1, 2)]
+    assert held_out[0] != held_out[1]
+    assert model.info["n_val"] == len(held_out[0] | held_out[1])
     # Two seeds, two different networks; the model serves their average.
     first, second = model.member_logits(texts[:4])
     assert not np.allclose(first, second)
