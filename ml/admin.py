@@ -12,7 +12,14 @@ from ml.models import ModelVersion
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["kind", "version", "status", "created", "activated"]
+    list_display = [
+        "kind",
+        "version",
+        "status",
+        "created",
+        "activated",
+        "artifact_deleted",
+    ]
     list_filter = ["kind", "status", "created"]
     search_fields = ["artifact_path", "sha256"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
@@ -35,10 +42,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return
+        activated = []
         for version in chosen:
-            registry.activate(version)
-        self.message_user(
-            request,
-            "Activated " + ", ".join(f"{v.kind} v{v.version}" for v in chosen) + ".",
-            messages.SUCCESS,
-        )
+            try:
+                registry.activate(version)
+            except registry.ArtifactError as error:
+                self.message_user(request, f"Not activated: {error}.", messages.ERROR)
+            else:
+                activated.append(version)
+        if activated:
+            self.message_user(
+                request,
+                "Activated "
+                + ", ".join(f"{v.kind} v{v.version}" for v in activated)
+                + ".",
+                messages.SUCCESS,
+            )

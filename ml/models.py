@@ -33,6 +33,12 @@ class ModelVersion(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     activated = models.DateTimeField(null=True, blank=True)
+    artifact_deleted = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the artifact was deleted to save disk; only the newest "
+        "MODEL_KEEP_VERSIONS inactive versions of a kind keep theirs.",
+    )
 
     class Meta:
         ordering = ["kind", "-version"]

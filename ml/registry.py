@@ -4,9 +4,14 @@ An artifact is a folder of ``config.json`` + safetensors files. Its SHA-256 (ove
 every file's name and bytes) is stored with the version and checked before every
 load, so a process never serves a file that is not the one that was registered.
 
-Switching: :func:`activate` records the new active version; every process (web
-servers and workers alike) asks :func:`active_version` on each use — a Redis
-lookup — and reloads when the answer changes. No restart, no signal to deliver.
+Disk: after each registration, :func:`prune` deletes the artifacts of all but the
+newest ``MODEL_KEEP_VERSIONS`` inactive versions of the kind; their rows (metrics,
+history) stay.
+
+Switching: :func:`activate` checks the artifact, then records the new active
+version; every process (web servers and workers alike) asks
+:func:`active_version` on each use — a Redis lookup — and reloads when the answer
+changes. No restart, no signal to deliver.
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ def register(
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(source_dir, target)
-        return ModelVersion.objects.create(
+        registered = ModelVersion.objects.create(
             kind=kind,
             version=version,
             metrics=metrics,
@@ -88,10 +93,40 @@ def register(
             artifact_path=str(target),
             sha256=artifact_sha256(target),
         )
+    prune(kind)
+    return registered
+
+
+def prune(kind: str) -> list[ModelVersion]:
+    """Delete the artifacts of all but the newest ``MODEL_KEEP_VERSIONS`` inactive
+    versions of ``kind``. The active version's artifact is always kept.
+
+    Returns:
+        The versions whose artifacts were deleted.
+    """
+    stale = (
+        ModelVersion.objects.filter(kind=kind, artifact_deleted__isnull=True)
+        .exclude(status=ModelVersion.Status.ACTIVE)
+        .order_by("-version")[settings.MODEL_KEEP_VERSIONS :]
+    )
+    pruned = []
+    for version in stale:
+        shutil.rmtree(version.artifact_path, ignore_errors=True)
+        version.artifact_deleted = timezone.now()
+        version.save(update_fields=["artifact_deleted"])
+        logger.info("deleted the artifact of %s", version)
+        pruned.append(version)
+    return pruned
 
 
 def activate(model_version: ModelVersion) -> None:
-    """Make ``model_version`` the active one of its kind; the old one is retired."""
+    """Make ``model_version`` the active one of its kind; the old one is retired.
+
+    Raises:
+        ArtifactError: the artifact is gone or fails its hash check; nothing changes,
+            so no process is ever pointed at a model it cannot load.
+    """
+    verified_path(model_version)
     with transaction.atomic():
         # Lock the kind's rows: two activations at once queue up, never interleave.
         list(ModelVersion.objects.select_for_update().filter(kind=model_version.kind))
@@ -131,6 +166,12 @@ def active_version(kind: str) -> int | None:
 def verified_path(model_version: ModelVersion) -> Path:
     """The artifact folder, after checking its hash against the registry."""
     path = Path(model_version.artifact_path)
+    if model_version.artifact_deleted is not None:
+        raise ArtifactError(
+            f"{model_version}: its artifact was deleted on "
+            f"{model_version.artifact_deleted:%Y-%m-%d} to save disk "
+            f"(MODEL_KEEP_VERSIONS={settings.MODEL_KEEP_VERSIONS})"
+        )
     if not path.is_dir():
         raise ArtifactError(f"{model_version}: artifact folder {path} is missing")
     actual = artifact_sha256(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from chatbot.models import (
     ReturnRequest,
 )
 from classifier.models import Intent, TrainingExample
+from ml import registry
 from ml.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
@@ -80,8 +83,8 @@ def get(client: Any, url: str, data: Any = None) -> Any:
     return client.get(url, data, secure=True)
 
 
-def post(client: Any, url: str, data: Any) -> Any:
-    return client.post(url, data, secure=True)
+def post(client: Any, url: str, data: Any, **kwargs: Any) -> Any:
+    return client.post(url, data, secure=True, **kwargs)
 
 
 # --- list pages ----------------------------------------------------------------------
@@ -311,17 +314,29 @@ def test_it_shows_an_orders_items_inline(client, superbob):
     assert "Trail socks" in response.content.decode()
 
 
-def version(number: int, status: str = "candidate") -> ModelVersion:
-    return ModelVersion.objects.create(
-        kind="intent",
-        version=number,
-        status=status,
-        artifact_path=f"/tmp/v{number}",
-        sha256="0" * 64,
-    )
+@pytest.fixture
+def version(settings, tmp_path):
+    """A registered version with a real artifact (activation checks its hash)."""
+    settings.MODEL_DIR = tmp_path / "models"
+
+    def register(number: int, status: str = "candidate") -> ModelVersion:
+        source = tmp_path / f"trained-{number}"
+        source.mkdir()
+        (source / "config.json").write_text(json.dumps({"version": number}))
+        registered = registry.register(
+            kind="intent", source_dir=source, metrics={}, trained_on={}
+        )
+        assert registered.version == number
+        registered.status = status
+        registered.save()
+        return registered
+
+    return register
 
 
-def test_it_activates_a_model_version_and_retires_the_old_one(client, superbob):
+def test_it_activates_a_model_version_and_retires_the_old_one(
+    client, superbob, version
+):
     old, new = version(1, "active"), version(2)
     client.force_login(superbob)
     post(
@@ -335,7 +350,26 @@ def test_it_activates_a_model_version_and_retires_the_old_one(client, superbob):
     assert new.activated is not None
 
 
-def test_it_refuses_to_activate_two_versions_of_one_kind(client, superbob):
+def test_it_refuses_to_activate_a_version_whose_artifact_changed(
+    client, superbob, version
+):
+    old, new = version(1, "active"), version(2)
+    (Path(new.artifact_path) / "config.json").write_text("{}")
+    client.force_login(superbob)
+    response = post(
+        client,
+        reverse("admin:ml_modelversion_changelist"),
+        {"action": "activate", "_selected_action": [new.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Not activated: intent v2 (candidate): artifact hash" in page
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (old.status, new.status) == ("active", "candidate")
+
+
+def test_it_refuses_to_activate_two_versions_of_one_kind(client, superbob, version):
     first, second = version(1), version(2)
     client.force_login(superbob)
     response = post(

@@ -94,3 +94,36 @@ def test_a_live_model_switches_when_another_version_is_activated(tmp_path, activ
     activate(second)
     version, value = live.get()  # type: ignore[misc]
     assert (version.pk, value) == (second.pk, 2.0)
+
+
+def test_it_keeps_the_active_and_newest_artifacts_and_deletes_the_rest(
+    tmp_path, activate, settings
+):
+    settings.MODEL_KEEP_VERSIONS = 2
+    first = register(tmp_path, 1.0)
+    activate(first)
+    others = [register(tmp_path, float(value)) for value in (2, 3, 4, 5)]
+    for version in [first, *others]:
+        version.refresh_from_db()
+    kept = {v.version for v in [first, *others] if Path(v.artifact_path).is_dir()}
+    assert kept == {1, 4, 5}
+    deleted = [v.artifact_deleted is not None for v in others]
+    assert deleted == [True, True, False, False]
+    # The rows stay: their metrics remain part of the history.
+    assert ModelVersion.objects.filter(kind="intent").count() == 5
+
+
+def test_activating_a_version_whose_artifact_is_gone_changes_nothing(
+    tmp_path, activate, settings
+):
+    settings.MODEL_KEEP_VERSIONS = 1
+    first = register(tmp_path, 1.0)
+    activate(first)
+    stale = register(tmp_path, 2.0)
+    register(tmp_path, 3.0)
+    stale.refresh_from_db()
+    with pytest.raises(registry.ArtifactError, match=r"deleted on .* to save disk"):
+        activate(stale)
+    first.refresh_from_db()
+    assert (first.status, stale.status) == ("active", "candidate")
+    assert registry.active_version("intent") == first.pk
