@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
@@ -12,6 +13,7 @@ from ml.encoder import get_encoder
 from recommender.models import Product
 
 BATCH = 256
+EMBEDDING_FIELDS = frozenset({"embedding", "embedded_text_sha256"})
 _pending = threading.local()
 
 
@@ -19,24 +21,40 @@ def product_text(product: Product) -> str:
     return f"{product.name}. {product.category}. {product.brand}. {product.description}"
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def product_embed(product_ids: list[int] | None = None) -> int:
-    """Embed the given products (all without an embedding when ``None``)."""
+    """Embed the given products (all without an embedding when ``None``).
+
+    A product whose text is unchanged since its embedding was computed is skipped,
+    so re-importing a catalog to update prices and stock costs no encoder time.
+
+    Returns:
+        How many products were embedded.
+    """
     products = Product.objects.all()
     products = (
         products.filter(pk__in=product_ids)
         if product_ids is not None
         else products.filter(embedding__isnull=True)
     )
-    done = 0
-    batch = list(products.order_by("pk"))
-    for start in range(0, len(batch), BATCH):
-        chunk = batch[start : start + BATCH]
-        vectors = get_encoder().encode([product_text(p) for p in chunk])
-        for product, vector in zip(chunk, vectors, strict=True):
+    stale = [
+        product
+        for product in products.order_by("pk")
+        if product.embedding is None
+        or product.embedded_text_sha256 != _sha256(product_text(product))
+    ]
+    for start in range(0, len(stale), BATCH):
+        chunk = stale[start : start + BATCH]
+        texts = [product_text(p) for p in chunk]
+        vectors = get_encoder().encode(texts)
+        for product, text, vector in zip(chunk, texts, vectors, strict=True):
             product.embedding = vector
-        Product.objects.bulk_update(chunk, ["embedding"])
-        done += len(chunk)
-    return done
+            product.embedded_text_sha256 = _sha256(text)
+        Product.objects.bulk_update(chunk, list(EMBEDDING_FIELDS))
+    return len(stale)
 
 
 def schedule_embedding(product_ids: list[int]) -> None:
@@ -61,6 +79,6 @@ def _flush() -> None:
 def product_saved(sender: Any, instance: Product, **kwargs: Any) -> None:
     if not settings.EMBED_ON_SAVE or kwargs.get("raw"):
         return
-    if kwargs.get("update_fields") == frozenset({"embedding"}):
+    if kwargs.get("update_fields") and kwargs["update_fields"] <= EMBEDDING_FIELDS:
         return
     schedule_embedding([instance.pk])

@@ -30,6 +30,13 @@ class Product(models.Model):
         blank=True,
         help_text="Computed in the background when the product changes.",
     )
+    embedded_text_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Hash of the text the embedding was computed from: a change of "
+        "price or stock alone is not embedded again.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

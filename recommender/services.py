@@ -88,7 +88,8 @@ def products_import(path: Path) -> int:
         except (ValueError, TypeError, InvalidOperation) as error:
             raise ProductImportError(f"{path}:{number}: {error}") from None
     with transaction.atomic():
-        # update_or_create sends post_save, which queues the embeddings (one batch).
+        # update_or_create sends post_save, which queues the embeddings (one batch;
+        # the task skips products whose text did not change).
         for product in products:
             Product.objects.update_or_create(sku=product.pop("sku"), defaults=product)
     return len(products)

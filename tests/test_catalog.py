@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from recommender.embeddings import product_embed
 from recommender.models import Product
 from recommender.search import parse_constraints, search
 
@@ -138,3 +140,21 @@ def test_saving_a_product_queues_its_embedding_after_commit(
         one = Product.objects.create(sku="A", name="A", category="C", price=1)
         two = Product.objects.create(sku="B", name="B", category="C", price=2)
     assert queued == [[one.pk, two.pk]]
+
+
+def test_it_embeds_a_product_again_only_when_its_text_changed(db):
+    product = Product.objects.create(
+        sku="A", name="Trail jacket", category="Jackets", price=90, stock=3
+    )
+    assert product_embed([product.pk]) == 1
+    product.refresh_from_db()
+    first = np.array(product.embedding)
+    assert product_embed([product.pk]) == 0  # nothing changed
+    product.stock, product.price = 0, 80
+    product.save()
+    assert product_embed([product.pk]) == 0  # price and stock are not in the text
+    product.description = "Waterproof, with taped seams."
+    product.save()
+    assert product_embed([product.pk]) == 1
+    product.refresh_from_db()
+    assert not np.allclose(np.array(product.embedding), first)
