@@ -103,6 +103,20 @@ def test_train_intents_registers_a_candidate_with_held_out_metrics(small_example
     assert classify("where is my order") is None  # nothing active yet
 
 
+def test_a_fine_tuned_ensemble_is_registered_and_served_from_the_registry(
+    small_examples, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("train_intents", "--epochs", "1", "--ensemble", "2", "--activate")
+    version = ModelVersion.objects.get(status="active")
+    artifact = Path(version.artifact_path)
+    assert (artifact / "encoders/0/model.safetensors").is_file()
+    assert (artifact / "encoders/1/model.safetensors").is_file()
+    result = classify("has my order shipped yet")
+    assert result is not None and result.model_version_id == version.pk
+    assert live_model.get()[1].ensemble_size == 2  # type: ignore[index]
+
+
 def test_activate_puts_the_model_live_and_classify_serves_it(
     small_examples, django_capture_on_commit_callbacks
 ):
@@ -257,4 +271,21 @@ def test_evaluate_intents_names_the_file_and_line_of_bad_input(
             "0",
         )
     assert not (train.parent / "out.json").exists()
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--ensemble", "0"), ("--epochs", "-1"), ("--ensemble", "x")]
+)
+def test_training_options_out_of_range_are_refused_before_training(
+    db, csv_files, option, value
+):
+    train, test = csv_files
+    out = train.parent / "out.json"
+    args = ["--train", str(train), "--test", str(test), "--json", str(out)]
+    with pytest.raises(CommandError, match=f"argument {option}: expected a whole"):
+        call_command("evaluate_intents", *args, option, value)
+    with pytest.raises(CommandError, match=f"argument {option}: expected a whole"):
+        call_command("train_intents", option, value)
+    assert not out.exists()
     assert not ModelVersion.objects.exists()
