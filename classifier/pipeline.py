@@ -675,6 +675,7 @@ def train_intent_model(
 
     started = time.monotonic()
     nets: list[_IntentNet] = []
+    member_steps: list[int] = []
     stopped_early = False
     for member, (train, _) in enumerate(splits):
         budget = None
@@ -692,6 +693,7 @@ def train_intent_model(
             on_step=step_done,
         )
         nets.append(net)
+        member_steps.append(steps_done - sum(member_steps))
         stopped_early |= cut_short
     train_seconds = time.monotonic() - started
 
@@ -712,6 +714,7 @@ def train_intent_model(
         "seed": seed,
         "members": members,
         "steps": steps_done,
+        "member_steps": member_steps,
     }
     if progress is not None:
         progress(total, total)

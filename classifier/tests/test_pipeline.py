@@ -283,3 +283,28 @@ def test_it_rejects_validation_intents_never_trained(encoder: Encoder) -> None:
         )
     with pytest.raises(ValueError, match="both"):
         train_intent_model(texts, labels, val_texts=["hi"], **FAST)
+
+
+def test_a_time_budget_cuts_every_member_short_but_still_trains_them_all(
+    encoder: Encoder,
+) -> None:
+    texts, labels = _pairs(TRAIN)
+    steps: list[int] = []
+    model = train_intent_model(
+        texts,
+        labels,
+        finetune_epochs=50,
+        ensemble_size=2,
+        batch_size=4,
+        time_budget_s=2.0,
+        progress=lambda done, total: steps.append(total),
+    )
+    # 50 epochs of 6 batches for each of 2 members would be 600 steps.
+    assert model.info["stopped_early"]
+    assert model.info["steps"] < steps[0] - 1
+    # The first member left the second its share of the budget.
+    first, second = model.info["member_steps"]
+    assert first > 1 and second > 1
+    assert first + second == model.info["steps"]
+    assert model.ensemble_size == 2
+    assert len(model.predict(["where is my order"])) == 1
