@@ -12,7 +12,10 @@ def article_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
 
     if not settings.EMBED_ON_SAVE or kwargs.get("raw"):
         return
-    if kwargs.get("update_fields") == frozenset({"embedding"}):
+    if kwargs.get("update_fields") and kwargs["update_fields"] <= {
+        "embedding",
+        "embedded_text_sha256",
+    }:
         return
     from chatbot.tasks import embed_articles
 

@@ -201,6 +201,13 @@ class Article(models.Model):
         editable=False,
         help_text="Computed in the background whenever the article changes.",
     )
+    embedded_text_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Hash of the text the embedding was computed from: saving an "
+        "unchanged article does not embed it again.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -10,11 +10,13 @@ package, so nothing is ever downloaded at runtime.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -24,12 +26,24 @@ if TYPE_CHECKING:
 __all__ = [
     "Encoder",
     "default_model_path",
+    "embed_changed",
     "get_encoder",
     "reset_encoder",
+    "text_sha256",
 ]
 
 DEFAULT_CACHE_SIZE = 10_000
 DEFAULT_BATCH_SIZE = 64
+
+
+class Embedded(Protocol):
+    """A row that stores its embedding and the hash of the text behind it."""
+
+    embedding: Any
+    embedded_text_sha256: str
+
+
+Row = TypeVar("Row", bound=Embedded)
 
 
 def default_model_path() -> Path:
@@ -237,3 +251,36 @@ def reset_encoder() -> None:
     """Drop the loaded encoders (tests, or after ``ENCODER_PATH`` changed)."""
     with _lock:
         _encoders.clear()
+
+
+def text_sha256(text: str) -> str:
+    """The fingerprint kept next to an embedding: which text it was computed from."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def embed_changed(rows: Iterable[Row], text: Callable[[Row], str]) -> list[Row]:
+    """Embed the rows whose text changed since their embedding was computed.
+
+    Args:
+        rows: objects with ``embedding`` and ``embedded_text_sha256`` attributes
+            (a product, an article).
+        text: the text a row is embedded from.
+
+    Returns:
+        The rows that were embedded, with both attributes set, ready for a
+        ``bulk_update`` of those two fields. Rows whose text is unchanged cost no
+        encoder time, so saving a price or a flag never re-embeds anything.
+    """
+    changed: list[Row] = []
+    texts: list[str] = []
+    for row in rows:
+        current = text(row)
+        if row.embedding is None or row.embedded_text_sha256 != text_sha256(current):
+            changed.append(row)
+            texts.append(current)
+    # Uncached: catalog texts would only push customers' messages out of the cache.
+    vectors = get_encoder().encode_uncached(texts)
+    for row, current, vector in zip(changed, texts, vectors, strict=True):
+        row.embedding = vector
+        row.embedded_text_sha256 = text_sha256(current)
+    return changed

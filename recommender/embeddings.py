@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from ml.encoder import get_encoder
+from ml.encoder import embed_changed
 from recommender.models import Product
 
 BATCH = 256
@@ -19,10 +18,6 @@ _pending = threading.local()
 
 def product_text(product: Product) -> str:
     return f"{product.name}. {product.category}. {product.brand}. {product.description}"
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def product_embed(product_ids: list[int] | None = None) -> int:
@@ -40,21 +35,9 @@ def product_embed(product_ids: list[int] | None = None) -> int:
         if product_ids is not None
         else products.filter(embedding__isnull=True)
     )
-    stale = [
-        product
-        for product in products.order_by("pk")
-        if product.embedding is None
-        or product.embedded_text_sha256 != _sha256(product_text(product))
-    ]
-    for start in range(0, len(stale), BATCH):
-        chunk = stale[start : start + BATCH]
-        texts = [product_text(p) for p in chunk]
-        vectors = get_encoder().encode(texts)
-        for product, text, vector in zip(chunk, texts, vectors, strict=True):
-            product.embedding = vector
-            product.embedded_text_sha256 = _sha256(text)
-        Product.objects.bulk_update(chunk, list(EMBEDDING_FIELDS))
-    return len(stale)
+    changed = embed_changed(products.order_by("pk"), product_text)
+    Product.objects.bulk_update(changed, list(EMBEDDING_FIELDS), batch_size=BATCH)
+    return len(changed)
 
 
 def schedule_embedding(product_ids: list[int]) -> None:

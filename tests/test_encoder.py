@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import torch
 
-from ml.encoder import get_encoder, reset_encoder
+from ml.encoder import get_encoder, reset_encoder, text_sha256
 
 
 @pytest.fixture
@@ -34,3 +35,25 @@ def test_it_loads_one_encoder_per_process_and_embeds_normalised_vectors(
     assert first is second
     assert vectors.shape == (2, 384)
     assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
+
+
+def test_an_article_is_embedded_again_only_when_its_text_changed(db):
+    from chatbot.dialogue.knowledge import article_embed
+    from chatbot.models import Article
+
+    article = Article.objects.create(
+        title="Returns", slug="returns", body="You have 30 days to return an item."
+    )
+    assert article_embed([article]) == 1
+    article.refresh_from_db()
+    first = np.array(article.embedding)
+    assert article_embed([article]) == 0
+    article.published = False
+    article.save()
+    assert article_embed([article]) == 0  # not part of the text
+    article.body = "You have 60 days to return an item."
+    article.save()
+    assert article_embed([article]) == 1
+    article.refresh_from_db()
+    assert not np.allclose(np.array(article.embedding), first)
+    assert article.embedded_text_sha256 == text_sha256(article.search_text())

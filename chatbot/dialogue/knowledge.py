@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pgvector.django import CosineDistance
 
 from chatbot.models import Article
-from ml.encoder import get_encoder
+from ml.encoder import embed_changed, get_encoder
 
 # Cosine distance above which the best article is not an answer (chosen on the demo
 # FAQ: paraphrased questions land under 0.5, unrelated ones above 0.6).
@@ -15,15 +15,10 @@ MAX_DISTANCE = 0.55
 
 
 def article_embed(articles: Iterable[Article]) -> int:
-    """Compute and store the embeddings of ``articles`` in one batch."""
-    articles = list(articles)
-    if not articles:
-        return 0
-    vectors = get_encoder().encode([a.search_text() for a in articles])
-    for article, vector in zip(articles, vectors, strict=True):
-        article.embedding = vector
-    Article.objects.bulk_update(articles, ["embedding"])
-    return len(articles)
+    """Embed the ``articles`` whose text changed, in one batch; how many were."""
+    changed = embed_changed(articles, Article.search_text)
+    Article.objects.bulk_update(changed, ["embedding", "embedded_text_sha256"])
+    return len(changed)
 
 
 def best_article(question: str) -> tuple[Article, float] | None:
