@@ -140,7 +140,7 @@ ENCODER_PATH = env_str("ENCODER_PATH")
 TORCH_THREADS = env_int("TORCH_THREADS", 2, minimum=1)
 MODEL_DIR = Path(env_str("MODEL_DIR") or DATA_DIR / "models")
 # Inactive versions per kind whose artifacts are kept for a rollback (intent
-# artifacts are about 270 MB each); older ones are deleted after each training run.
+# artifacts are about 260 MB each); older ones are deleted after each training run.
 MODEL_KEEP_VERSIONS = env_int("MODEL_KEEP_VERSIONS", 5, minimum=1)
 # Saving a product or article queues the computation of its embedding.
 EMBED_ON_SAVE = True
