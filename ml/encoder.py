@@ -278,8 +278,7 @@ def embed_changed(rows: Iterable[Row], text: Callable[[Row], str]) -> list[Row]:
         if row.embedding is None or row.embedded_text_sha256 != text_sha256(current):
             changed.append(row)
             texts.append(current)
-    # Uncached: catalog texts would only push customers' messages out of the cache.
-    vectors = get_encoder().encode_uncached(texts)
+    vectors = get_encoder().encode(texts)
     for row, current, vector in zip(changed, texts, vectors, strict=True):
         row.embedding = vector
         row.embedded_text_sha256 = text_sha256(current)
