@@ -10,12 +10,11 @@ from django.db.models.signals import post_save
 def article_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     from django.conf import settings
 
+    from ml.encoder import EMBEDDING_FIELDS
+
     if not settings.EMBED_ON_SAVE or kwargs.get("raw"):
         return
-    if kwargs.get("update_fields") and kwargs["update_fields"] <= {
-        "embedding",
-        "embedded_text_sha256",
-    }:
+    if kwargs.get("update_fields") and kwargs["update_fields"] <= EMBEDDING_FIELDS:
         return
     from chatbot.tasks import embed_articles
 

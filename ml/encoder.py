@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = [
+    "EMBEDDING_FIELDS",
     "Encoder",
     "default_model_path",
     "embed_changed",
@@ -44,6 +45,9 @@ class Embedded(Protocol):
 
 
 Row = TypeVar("Row", bound=Embedded)
+# What embed_changed sets: the fields to bulk_update, and a save that touches only
+# these is the embedding being stored, not a change to embed.
+EMBEDDING_FIELDS = frozenset({"embedding", "embedded_text_sha256"})
 
 
 def default_model_path() -> Path:
@@ -273,13 +277,16 @@ def embed_changed(rows: Iterable[Row], text: Callable[[Row], str]) -> list[Row]:
     """
     changed: list[Row] = []
     texts: list[str] = []
+    digests: list[str] = []
     for row in rows:
         current = text(row)
-        if row.embedding is None or row.embedded_text_sha256 != text_sha256(current):
+        digest = text_sha256(current)
+        if row.embedding is None or row.embedded_text_sha256 != digest:
             changed.append(row)
             texts.append(current)
+            digests.append(digest)
     vectors = get_encoder().encode(texts)
-    for row, current, vector in zip(changed, texts, vectors, strict=True):
+    for row, digest, vector in zip(changed, digests, vectors, strict=True):
         row.embedding = vector
-        row.embedded_text_sha256 = text_sha256(current)
+        row.embedded_text_sha256 = digest
     return changed

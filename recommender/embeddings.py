@@ -8,11 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from ml.encoder import embed_changed
+from ml.encoder import EMBEDDING_FIELDS, embed_changed
 from recommender.models import Product
 
 BATCH = 256
-EMBEDDING_FIELDS = frozenset({"embedding", "embedded_text_sha256"})
 _pending = threading.local()
 
 

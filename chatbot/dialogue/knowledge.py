@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pgvector.django import CosineDistance
 
 from chatbot.models import Article
-from ml.encoder import embed_changed, get_encoder
+from ml.encoder import EMBEDDING_FIELDS, embed_changed, get_encoder
 
 # Cosine distance above which the best article is not an answer (chosen on the demo
 # FAQ: paraphrased questions land under 0.5, unrelated ones above 0.6).
@@ -17,7 +17,7 @@ MAX_DISTANCE = 0.55
 def article_embed(articles: Iterable[Article]) -> int:
     """Embed the ``articles`` whose text changed, in one batch; how many were."""
     changed = embed_changed(articles, Article.search_text)
-    Article.objects.bulk_update(changed, ["embedding", "embedded_text_sha256"])
+    Article.objects.bulk_update(changed, list(EMBEDDING_FIELDS))
     return len(changed)
 
 
