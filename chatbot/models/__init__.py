@@ -1,0 +1,31 @@
+"""The chat's models, one module per seam; import them from here."""
+
+from chatbot.models.console import AgentPresence, CannedResponse, ConversationNote
+from chatbot.models.conversations import (
+    TOKEN_SALT,
+    Conversation,
+    ConversationQuerySet,
+    Customer,
+    Message,
+    new_public_id,
+)
+from chatbot.models.knowledge import Article, ResponseTemplate
+from chatbot.models.orders import RETURN_WINDOW_DAYS, Order, OrderItem, ReturnRequest
+
+__all__ = [
+    "RETURN_WINDOW_DAYS",
+    "TOKEN_SALT",
+    "AgentPresence",
+    "Article",
+    "CannedResponse",
+    "Conversation",
+    "ConversationNote",
+    "ConversationQuerySet",
+    "Customer",
+    "Message",
+    "Order",
+    "OrderItem",
+    "ResponseTemplate",
+    "ReturnRequest",
+    "new_public_id",
+]

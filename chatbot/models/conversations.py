@@ -1,0 +1,184 @@
+"""Customers, their conversations and the messages in them."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core import signing
+from django.db import models
+from django.db.models import F
+
+TOKEN_SALT = "chatbot.customer"  # noqa: S105 - a namespace, not a secret
+
+
+def new_public_id() -> str:
+    # 128 random bits: a conversation id can't be guessed or enumerated.
+    return secrets.token_urlsafe(16)
+
+
+class Customer(models.Model):
+    """An anonymous shop visitor, known by the signed token the widget keeps."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"Visitor {str(self.uuid)[:8]}"
+
+    @property
+    def token(self) -> str:
+        return signing.dumps(str(self.uuid), salt=TOKEN_SALT)
+
+    @classmethod
+    def from_token(cls, token: str) -> Customer | None:
+        """The customer a token was issued to, or ``None`` for a bad token."""
+        try:
+            value = signing.loads(token, salt=TOKEN_SALT)
+            return cls.objects.get(uuid=uuid.UUID(value))
+        except (signing.BadSignature, ValueError, TypeError, cls.DoesNotExist):
+            return None
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def open(self) -> ConversationQuerySet:
+        return self.exclude(status=Conversation.Status.RESOLVED)
+
+    def waiting(self) -> ConversationQuerySet:
+        return self.filter(status=Conversation.Status.WAITING_FOR_AGENT)
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        BOT = "bot", "With the bot"
+        WAITING_FOR_AGENT = "waiting_for_agent", "Waiting for a person"
+        WITH_AGENT = "with_agent", "With a person"
+        RESOLVED = "resolved", "Resolved"
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=new_public_id, editable=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="conversations"
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.BOT, db_index=True
+    )
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    last_seq = models.PositiveIntegerField(
+        default=0, help_text="The seq of the newest message; the next one gets +1."
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    csat_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1 (bad) to 5 (great), given by the customer."
+    )
+    csat_comment = models.TextField(blank=True)
+    state = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The bot's dialogue state: open form, failed turns, handoff context.",
+    )
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.public_id}"
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group every socket of this conversation joins."""
+        return f"conversation.{self.public_id}"
+
+    def bot_may_answer(self) -> bool:
+        """The bot answers while it has the conversation, and while the customer
+        waits for a person only to take an email for follow-up."""
+        if self.status == self.Status.BOT:
+            return True
+        return (
+            self.status == self.Status.WAITING_FOR_AGENT
+            and self.state.get("form", {}).get("name") == "followup_email"
+        )
+
+    def next_seq(self) -> int:
+        """Reserve the next seq; call inside a transaction holding the row lock."""
+        Conversation.objects.filter(pk=self.pk).update(last_seq=F("last_seq") + 1)
+        self.refresh_from_db(fields=["last_seq"])
+        return self.last_seq
+
+
+class Message(models.Model):
+    class Sender(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    seq = models.PositiveIntegerField(help_text="1, 2, 3 … per conversation, no gaps.")
+    sender = models.CharField(max_length=10, choices=Sender.choices)
+    text = models.TextField()
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="Quick replies, product cards, postbacks."
+    )
+    # NULL, not "", for "no id": the unique constraint below must ignore those rows.
+    client_msg_id = models.CharField(  # noqa: DJ001
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="Sender's id for the message; a resend with it is not stored twice.",
+    )
+    intent = models.CharField(max_length=100, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "ml.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "seq"], name="unique_seq_per_conversation"
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_msg_id"],
+                condition=models.Q(client_msg_id__isnull=False),
+                name="unique_client_msg_id_per_conversation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.sender}: {self.text[:50]}"
+
+    def as_frame(self) -> dict[str, object]:
+        """The ``message`` frame the widget and the console receive."""
+        return {
+            "type": "message",
+            "seq": self.seq,
+            "sender": self.sender,
+            "text": self.text,
+            "payload": self.payload,
+            "created": self.created.isoformat(),
+        }

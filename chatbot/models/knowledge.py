@@ -1,0 +1,79 @@
+"""What the bot answers from: help-centre articles and response templates."""
+
+from __future__ import annotations
+
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+
+class Article(models.Model):
+    """A help-centre article the bot answers from (semantic search over embeddings)."""
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    body = models.TextField()
+    tags = models.JSONField(default=list, blank=True, help_text='e.g. ["shipping"]')
+    published = models.BooleanField(default=True)
+    embedding = VectorField(
+        dimensions=384,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Computed in the background whenever the article changes.",
+    )
+    embedded_text_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Hash of the text the embedding was computed from: saving an "
+        "unchanged article does not embed it again.",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        indexes = [
+            HnswIndex(
+                name="article_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return f"/help/{self.slug}/"
+
+    def search_text(self) -> str:
+        """What is embedded: the title carries most of the meaning, so it leads."""
+        return f"{self.title}\n{' '.join(self.tags)}\n{self.body}"
+
+
+class ResponseTemplate(models.Model):
+    """One wording of what the bot says for an intent or a dialogue situation.
+
+    Several active templates for one key are variations, picked at random. Keys
+    without any template here fall back to the defaults in chatbot/demo.
+    """
+
+    key = models.CharField(
+        max_length=100,
+        db_index=True,
+        help_text="An intent (e.g. greeting) or a situation (e.g. order_not_found).",
+    )
+    text = models.TextField(
+        help_text="Variables: {customer.name}, {order.number}, {order.status}, "
+        "{order.carrier}, {order.tracking_number}, {order.eta}, {queue.position}, "
+        "{queue.wait_minutes}, {article.title}."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["key", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.text[:60]}"
