@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Avg, F
 from django.utils import timezone
 
+from chatbot.dialogue.decision import QueueEstimate
 from chatbot.models import AgentPresence, Conversation
 
 # A console that has not said "still here" for this long counts as offline.
@@ -68,8 +69,23 @@ def status_frame(conversation: Conversation) -> dict[str, Any]:
         agents = agents_online()
         frame["queue_position"] = position
         frame["agents_online"] = agents
-        # Each agent works through the queue in parallel: position 3 with 2 agents
-        # waits about two average handovers.
-        rounds = math.ceil(position / max(agents, 1))
-        frame["expected_wait_seconds"] = round(rounds * average_wait_seconds())
+        frame["expected_wait_seconds"] = expected_wait_seconds(position, agents=agents)
     return frame
+
+
+def expected_wait_seconds(position: int, *, agents: int) -> int:
+    # Each agent works through the queue in parallel: position 3 with 2 agents
+    # waits about two average handovers.
+    rounds = math.ceil(position / max(agents, 1))
+    return round(rounds * average_wait_seconds())
+
+
+def queue_estimate() -> QueueEstimate:
+    """Agents online, place and wait for a conversation joining the queue now."""
+    position = Conversation.objects.waiting().count() + 1
+    agents = agents_online()
+    return QueueEstimate(
+        agents_online=agents,
+        position=position,
+        wait_seconds=expected_wait_seconds(position, agents=agents),
+    )

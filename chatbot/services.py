@@ -1,4 +1,4 @@
-"""Multi-step writes of the chat: store a message, then (after commit) broadcast it.
+"""Multi-step writes of the chat: store a message, answer it, broadcast after commit.
 
 Every side effect — a channel-layer broadcast, a Celery task — is registered with
 ``transaction.on_commit`` so that nothing is announced that could still roll back.
@@ -12,9 +12,15 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils import timezone
 
 from chatbot import selectors
-from chatbot.models import Conversation, Customer, Message
+from chatbot.dialogue.decision import Decision, Incoming, OrderAction
+from chatbot.dialogue.lookups import live_lookups
+from chatbot.dialogue.policy import decide
+from chatbot.models import Conversation, Customer, Message, Order
+from classifier.models import Intent
+from classifier.serving import Classification, classify
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +82,7 @@ def message_store(
         if sender == Message.Sender.CUSTOMER and (
             conversation.status == Conversation.Status.RESOLVED
         ):
-            # A customer writing again reopens the conversation with the bot.
-            conversation.status = Conversation.Status.BOT
-            conversation.resolved_at = None
-            conversation.save(update_fields=["status", "resolved_at", "updated"])
+            conversation.reopen()
             transaction.on_commit(lambda: status_broadcast(conversation))
         message = Message.objects.create(
             conversation=conversation,
@@ -104,6 +107,7 @@ def message_store(
         )
         transaction.on_commit(lambda: console_broadcast(conversation))
         if sender == Message.Sender.CUSTOMER and conversation.bot_may_answer():
+            # A real cycle: the task module calls back into these services.
             from chatbot.tasks import reply_to_message
 
             transaction.on_commit(lambda: reply_to_message.delay(message.pk))
@@ -149,41 +153,116 @@ def csat_record(*, conversation: Conversation, score: int, comment: str) -> None
 def bot_reply(*, message_id: int) -> Message | None:
     """Answer a customer message; ``None`` when there is nothing (more) to answer.
 
-    Safe to run twice: the reply carries ``client_msg_id="reply-to:<id>"``, so a
-    second run finds it and stores nothing. The conversation row stays locked while
-    the bot thinks, so two quick messages are answered one after the other.
+    Classify and decide first, with no lock held; then apply the decision in one
+    short transaction that locks the conversation row only to check that nothing
+    changed meanwhile (deciding again if it did) and to store the reply. Safe to run
+    twice: the reply carries ``client_msg_id="reply-to:<id>"``, so a second run
+    finds it and stores nothing.
     """
-    message = Message.objects.filter(pk=message_id).first()
+    message = (
+        Message.objects.select_related("conversation__customer")
+        .filter(pk=message_id)
+        .first()
+    )
     if message is None:  # deleted since (e.g. the conversation was erased)
         return None
+    conversation = message.conversation
     reply_id = f"reply-to:{message.pk}"
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(
-            pk=message.conversation_id
-        )
-        if not conversation.bot_may_answer():
-            return None
-        if conversation.messages.filter(client_msg_id=reply_id).exists():
-            return None
-        typing_broadcast(conversation, sender=Message.Sender.BOT)
-        message.conversation = conversation
-        status_before = conversation.status
-        from chatbot.dialogue.policy import respond
+    if not _awaits_reply(conversation, reply_id=reply_id):
+        return None
+    typing_broadcast(conversation, sender=Message.Sender.BOT)
+    incoming = Incoming(
+        text=message.text,
+        postback=(message.payload or {}).get("postback") or {},
+        customer_id=conversation.customer_id,
+        customer_name=conversation.customer.name,
+    )
+    classification = message_classification(incoming)
+    lookups = live_lookups()
 
-        reply = respond(message)
-        conversation.save(update_fields=["state", "status", "waiting_since", "updated"])
-        stored, _ = message_store(
-            conversation_id=conversation.pk,
-            sender=Message.Sender.BOT,
-            client_msg_id=reply_id,
-            text=reply.text,
-            payload=reply.payload,
-            intent=reply.intent,
-            confidence=reply.confidence,
-            model_version_id=reply.model_version_id,
+    def decided(state: dict[str, Any]) -> Decision:
+        return decide(incoming, classification, state=state, lookups=lookups)
+
+    decision = decided(conversation.state)
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if not _awaits_reply(locked, reply_id=reply_id):
+            return None
+        if (locked.status, locked.state) != (conversation.status, conversation.state):
+            decision = decided(locked.state)  # e.g. a quick second message won
+        for _ in range(MAX_DECISIONS):
+            if _order_action_applied(decision.order_action, conversation=locked):
+                break
+            decision = decided(locked.state)  # the order changed (e.g. it shipped)
+        else:  # pragma: no cover - a decision that keeps asking the impossible
+            raise RuntimeError(f"no applicable decision for message {message_id}")
+        return _apply(decision, conversation=locked, reply_id=reply_id)
+
+
+# Deciding again only happens when an order changed between decision and apply;
+# the second decision reads the changed order and asks nothing of it.
+MAX_DECISIONS = 3
+
+
+def _awaits_reply(conversation: Conversation, *, reply_id: str) -> bool:
+    return (
+        conversation.bot_may_answer()
+        and not conversation.messages.filter(client_msg_id=reply_id).exists()
+    )
+
+
+def message_classification(incoming: Incoming) -> Classification | None:
+    """The model's reading of the text, or the intent a clarification button named."""
+    result = classify(incoming.text)
+    chosen = incoming.postback.get("intent")
+    if isinstance(chosen, str) and Intent.objects.filter(name=chosen).exists():
+        return Classification(
+            intent=chosen,
+            confidence=1.0,
+            top_k=[(chosen, 1.0)],
+            out_of_scope=False,
+            model_version_id=result.model_version_id if result else 0,
+            model_version=result.model_version if result else "",
         )
-        if conversation.status != status_before:
-            transaction.on_commit(queue_broadcast)
-            if conversation.status != Conversation.Status.WAITING_FOR_AGENT:
-                transaction.on_commit(lambda: status_broadcast(conversation))
+    return result
+
+
+def _order_action_applied(
+    action: OrderAction | None, *, conversation: Conversation
+) -> bool:
+    """Apply a confirmed order change under the order's lock; False if it no
+    longer applies (the order changed since the decision)."""
+    if action is None:
+        return True
+    order = Order.objects.select_for_update().get(pk=action.order_id)
+    if action.kind == "cancel":
+        return order.cancel()
+    return order.start_return(conversation=conversation, now=timezone.now())
+
+
+def _apply(decision: Decision, *, conversation: Conversation, reply_id: str) -> Message:
+    """Store the decision's state, effects and reply (inside the caller's lock)."""
+    conversation.state = decision.state
+    conversation.save(update_fields=["state", "updated"])
+    if decision.followup_email:
+        Customer.objects.filter(pk=conversation.customer_id).update(
+            email=decision.followup_email
+        )
+    if decision.handoff:
+        conversation.queue_for_agent()
+    reply = decision.reply
+    stored, _ = message_store(
+        conversation_id=conversation.pk,
+        sender=Message.Sender.BOT,
+        client_msg_id=reply_id,
+        text=reply.text,
+        payload=reply.payload,
+        intent=reply.intent,
+        confidence=reply.confidence,
+        model_version_id=reply.model_version_id,
+    )
+    if decision.handoff:
+        # After the reply, so the widget shows the answer before the queue line;
+        # the newcomer's own status frame goes out with everyone else's.
+        transaction.on_commit(queue_broadcast)
     return stored

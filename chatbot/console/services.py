@@ -87,19 +87,9 @@ def conversation_take(*, conversation_id: int, agent: AbstractBaseUser) -> Conve
 
 
 def _hand_to(conversation: Conversation, *, agent_id: int, restart_clock: bool) -> None:
-    """Give the (locked) conversation to an agent; the bot stops answering.
-
-    ``restart_clock``: a take starts the handling time now; a transfer keeps it.
-    """
+    """Give the (locked) conversation to an agent and announce it after commit."""
     was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-    conversation.status = Conversation.Status.WITH_AGENT
-    conversation.assigned_agent_id = agent_id
-    if restart_clock or conversation.handed_over_at is None:
-        conversation.handed_over_at = timezone.now()
-    conversation.state.pop("form", None)  # e.g. the follow-up email question
-    conversation.save(
-        update_fields=["status", "assigned_agent", "handed_over_at", "state", "updated"]
-    )
+    conversation.take(agent_id=agent_id, restart_clock=restart_clock)
     _announce(conversation, queue_changed=was_waiting)
 
 
@@ -163,12 +153,7 @@ def conversation_hand_back(
         if conversation.status == Conversation.Status.BOT:
             return conversation
         was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-        conversation.status = Conversation.Status.BOT
-        conversation.assigned_agent_id = None
-        conversation.state["failed_turns"] = 0  # a fresh start for the bot
-        conversation.save(
-            update_fields=["status", "assigned_agent", "state", "updated"]
-        )
+        conversation.hand_back()
         _announce(conversation, queue_changed=was_waiting)
     return conversation
 
@@ -182,13 +167,7 @@ def conversation_resolve(
         if conversation.status == Conversation.Status.RESOLVED:
             return conversation
         was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-        conversation.status = Conversation.Status.RESOLVED
-        conversation.resolved_at = timezone.now()
-        if conversation.assigned_agent_id is None and was_waiting:
-            conversation.assigned_agent_id = agent.pk
-        conversation.save(
-            update_fields=["status", "resolved_at", "assigned_agent", "updated"]
-        )
+        conversation.resolve(by_agent_id=agent.pk)
         _announce(conversation, queue_changed=was_waiting)
     return conversation
 

@@ -1,22 +1,20 @@
 """Forms: collect what an action needs, turn by turn, then do it.
 
-A form's state lives in ``conversation.state["form"]``: its name, the slots filled
-so far and how many lookups failed. Each customer turn may fill a slot, correct one
-("actually it's NW-10235"), or abandon the form ("never mind").
+A form's state lives in ``state["form"]``: its name, the slots filled so far and
+how many lookups failed. Each customer turn may fill a slot, correct one ("actually
+it's NW-10235"), or abandon the form ("never mind"). Forms write nothing: a confirmed
+cancellation or return becomes an ``OrderAction`` the service applies.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
-from chatbot.dialogue.responses import say
-from chatbot.models import Conversation, Order, ReturnRequest
+from chatbot.dialogue.decision import Deciding, OrderAction
+from chatbot.models import Order
 
 ORDER_NUMBER = re.compile(r"\bNW[\s#-]?(\d{5})\b", re.IGNORECASE)
 # When the bot has just asked for the order number, "10234" alone is one.
@@ -65,50 +63,45 @@ def order_context(order: Order) -> dict[str, Any]:
 # --- what each form does once it has the order ------------------------------------
 
 
-def finish_status(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
-    return Turn(say("order_status", order=order_context(order)), done=True)
+def finish_status(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
+    return Turn(ctx.say("order_status", order=order_context(order)), done=True)
 
 
-def finish_tracking(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+def finish_tracking(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
     if order.status in (Order.Status.SHIPPED, Order.Status.DELIVERED) and (
         order.tracking_number
     ):
-        return Turn(say("order_tracking", order=order_context(order)), done=True)
-    return Turn(say("order_not_shipped_yet", order=order_context(order)), done=True)
+        return Turn(ctx.say("order_tracking", order=order_context(order)), done=True)
+    return Turn(ctx.say("order_not_shipped_yet", order=order_context(order)), done=True)
 
 
-def finish_refund(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+def finish_refund(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
     refund = {"status": order.get_refund_status_display().lower()}
     return Turn(
-        say("refund_status", order=order_context(order), refund=refund), done=True
+        ctx.say("refund_status", order=order_context(order), refund=refund), done=True
     )
 
 
-def finish_cancel(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
+def finish_cancel(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
     if not order.cancellable():
-        return Turn(say("cancel_not_possible", order=order_context(order)), done=True)
+        return Turn(
+            ctx.say("cancel_not_possible", order=order_context(order)), done=True
+        )
     if "confirm" not in form["slots"]:
         return ask_confirm(
             form, f"Cancel order {order.number}?", "Yes, cancel it", "No, keep it"
         )
     if not form["slots"]["confirm"]:
-        return Turn(say("form_abandoned"), done=True)
-    with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
-        if not locked.cancellable():  # shipped in the meantime
-            return Turn(
-                say("cancel_not_possible", order=order_context(locked)), done=True
-            )
-        locked.status = Order.Status.CANCELLED
-        locked.save(update_fields=["status"])
-    return Turn(say("cancel_done", order=order_context(order)), done=True)
+        return Turn(ctx.say("form_abandoned"), done=True)
+    ctx.order_action = OrderAction("cancel", order.pk)
+    return Turn(ctx.say("cancel_done", order=order_context(order)), done=True)
 
 
-def finish_return(order: Order, form: dict[str, Any], conv: Conversation) -> Turn:
-    reason = order.return_refusal(now=timezone.now())
+def finish_return(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
+    reason = order.return_refusal(now=ctx.lookups.now())
     if reason:
         return Turn(
-            say("return_not_possible", order=order_context(order), reason=reason),
+            ctx.say("return_not_possible", order=order_context(order), reason=reason),
             done=True,
         )
     if "confirm" not in form["slots"]:
@@ -116,9 +109,9 @@ def finish_return(order: Order, form: dict[str, Any], conv: Conversation) -> Tur
             form, f"Start a return for order {order.number}?", "Yes, start it", "No"
         )
     if not form["slots"]["confirm"]:
-        return Turn(say("form_abandoned"), done=True)
-    ReturnRequest.objects.get_or_create(order=order, defaults={"conversation": conv})
-    return Turn(say("return_started", order=order_context(order)), done=True)
+        return Turn(ctx.say("form_abandoned"), done=True)
+    ctx.order_action = OrderAction("return", order.pk)
+    return Turn(ctx.say("return_started", order=order_context(order)), done=True)
 
 
 def ask_confirm(form: dict[str, Any], question: str, yes: str, no: str) -> Turn:
@@ -134,7 +127,7 @@ def ask_confirm(form: dict[str, Any], question: str, yes: str, no: str) -> Turn:
     )
 
 
-FINISH: dict[str, Callable[[Order, dict[str, Any], Conversation], Turn]] = {
+FINISH: dict[str, Callable[[Order, dict[str, Any], Deciding], Turn]] = {
     "order_status": finish_status,
     "order_tracking": finish_tracking,
     "refund": finish_refund,
@@ -158,8 +151,8 @@ def step(
     form: dict[str, Any],
     *,
     text: str,
-    postback: dict[str, Any] | None,
-    conversation: Conversation,
+    postback: Mapping[str, Any] | None,
+    ctx: Deciding,
     first: bool = False,
 ) -> Turn | None:
     """Advance ``form`` by one customer turn.
@@ -171,19 +164,20 @@ def step(
     notes: list[str] = []
     if not first:
         if ABANDON.search(text) and form.get("asking") != "confirm":
-            return Turn(say("form_abandoned"), done=True)
-        filled = fill(form, text=text, postback=postback, notes=notes)
+            return Turn(ctx.say("form_abandoned"), done=True)
+        filled = fill(form, text=text, postback=postback, notes=notes, ctx=ctx)
         if not filled and not notes:
             return None
-    return advance(form, conversation=conversation, notes=notes)
+    return advance(form, ctx=ctx, notes=notes)
 
 
 def fill(
     form: dict[str, Any],
     *,
     text: str,
-    postback: dict[str, Any] | None,
+    postback: Mapping[str, Any] | None,
     notes: list[str],
+    ctx: Deciding,
 ) -> bool:
     """Put what the message says into the form's slots; True if it answered."""
     slots, asking = form["slots"], form.get("asking")
@@ -203,15 +197,13 @@ def fill(
         if value is None:
             continue
         if slots.get(slot) not in (None, value) and asking != slot:
-            notes.append(say("form_corrected", field=FIELD_NAMES[slot]))
+            notes.append(ctx.say("form_corrected", field=FIELD_NAMES[slot]))
         answered = answered or asking == slot
         slots[slot] = value
     return answered
 
 
-def advance(
-    form: dict[str, Any], *, conversation: Conversation, notes: list[str]
-) -> Turn:
+def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
     slots = form["slots"]
     for slot, key in (
         ("order_number", "ask_order_number"),
@@ -219,10 +211,8 @@ def advance(
     ):
         if slot not in slots:
             form["asking"] = slot
-            return prefixed(notes, Turn(say(key)))
-    order = Order.objects.filter(
-        number__iexact=slots["order_number"], email__iexact=slots["email"]
-    ).first()
+            return prefixed(notes, Turn(ctx.say(key)))
+    order = ctx.lookups.find_order(number=slots["order_number"], email=slots["email"])
     if order is None:
         # One answer for "no such order" and "wrong email": an order number alone
         # must never confirm that an order exists.
@@ -233,10 +223,10 @@ def advance(
         form["asking"] = "order_number"
         if form["lookups"] >= MAX_LOOKUPS:
             return prefixed(
-                notes, Turn(say("order_not_found"), done=True, handoff=True)
+                notes, Turn(ctx.say("order_not_found"), done=True, handoff=True)
             )
-        return prefixed(notes, Turn(say("order_not_found")))
-    return prefixed(notes, FINISH[form["name"]](order, form, conversation))
+        return prefixed(notes, Turn(ctx.say("order_not_found")))
+    return prefixed(notes, FINISH[form["name"]](order, form, ctx))
 
 
 def prefixed(notes: list[str], turn: Turn) -> Turn:

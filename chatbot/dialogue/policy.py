@@ -1,32 +1,27 @@
-"""The dialogue policy: for each customer message, choose one action.
+"""The dialogue policy: for each customer message, decide one action.
 
-    classify → (form in progress?) → the action the intent maps to in ACTIONS
+    (form in progress?) → the action the intent maps to in ACTIONS
 
 Actions: SAY a canned response, ANSWER from the knowledge base, run a FORM,
 RECOMMEND products, HANDOFF to a person, CLARIFY (top intents close or confidence
 low), FALLBACK (out of scope). Two failed turns in a row hand over to a person.
+
+``decide`` is a pure function: the message, the model's classification, the
+conversation's state and read-only lookups in; a ``Decision`` (the reply and its
+effects) out. It writes nothing; ``chatbot.services.bot_reply`` applies it.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
 from chatbot.dialogue import forms
-from chatbot.dialogue.knowledge import best_article
-from chatbot.dialogue.responses import say
-from chatbot.models import Conversation, Customer, Message
-from classifier.models import Intent
-from classifier.serving import Classification, classify
-from recommender import search
-from recommender.hybrid import recommend_for
-from recommender.models import Interaction, Product
+from chatbot.dialogue.decision import Deciding, Decision, Incoming, Lookups, Reply
+from classifier.serving import Classification
+from recommender.models import Product
 
 
 class Act(enum.Enum):
@@ -76,8 +71,6 @@ ABOUT_CONTEXT = re.compile(
     r"complete (?:the|my) (?:look|set|outfit))\b",
     re.IGNORECASE,
 )
-VIEWING_WINDOW = timedelta(minutes=30)
-CART_WINDOW = timedelta(days=1)
 FRUSTRATION = re.compile(
     r"\b(useless|ridiculous|terrible|awful|worst|pathetic|waste of time|fed up|"
     r"sick of|unacceptable|are you (?:even )?listening|stupid bot|not helping)\b"
@@ -86,109 +79,91 @@ FRUSTRATION = re.compile(
 )
 
 
-@dataclass
-class Reply:
-    text: str
-    payload: dict[str, Any] = field(default_factory=dict)
-    intent: str = ""
-    confidence: float | None = None
-    model_version_id: int | None = None
-    handoff_reason: str | None = None
+def decide(
+    incoming: Incoming,
+    classification: Classification | None,
+    *,
+    state: Mapping[str, Any],
+    lookups: Lookups,
+) -> Decision:
+    """Choose the bot's reply to ``incoming`` and the effects that go with it.
 
+    Args:
+        incoming: the customer's message (text, button payload, who sent it).
+        classification: the intent model's reading of the text, or the intent a
+            clarification button named; ``None`` while no model is active.
+        state: the conversation's dialogue state; it is copied, never changed.
+        lookups: the read-only questions the policy may ask of the shop.
 
-def respond(message: Message) -> Reply:
-    """Choose and produce the bot's reply to a customer ``message``.
-
-    Updates ``message.conversation.state`` (the caller saves it).
+    Returns:
+        The reply, the new dialogue state, and the effects to apply with it.
     """
-    conversation = message.conversation
-    state = conversation.state
-    postback = (message.payload or {}).get("postback") or {}
-    text = message.text
+    ctx = Deciding(incoming, state=state, lookups=lookups)
+    return ctx.decision(respond(ctx, classification))
+
+
+def respond(ctx: Deciding, classification: Classification | None) -> Reply:
+    state = ctx.state
+    postback = ctx.incoming.postback
+    text = ctx.incoming.text
 
     if postback.get("action") == "handoff":
-        return handoff(conversation, reason="pressed “talk to a person”")
+        return handoff(ctx, reason="pressed “talk to a person”")
     if state.get("form", {}).get("name") == "followup_email":
-        return followup_email(conversation, text)
+        return followup_email(ctx, text)
 
-    classification = classified(text, postback)
     if classification is not None:
         remember_topic(state, classification)
 
     if form := state.get("form"):
-        turn = forms.step(form, text=text, postback=postback, conversation=conversation)
+        turn = forms.step(form, text=text, postback=postback, ctx=ctx)
         if turn is None and not switching_topic(classification, form):
             return failed(
-                conversation,
-                say(
+                ctx,
+                ctx.say(
                     "form_reask",
                     field=forms.FIELD_NAMES.get(form.get("asking", ""), "details"),
                 ),
                 classification,
             )
         if turn is not None:
-            return form_reply(conversation, turn, classification)
+            return form_reply(ctx, turn, classification)
         state.pop("form")  # the customer moved on to something else
 
     if classification is None:
-        return failed(conversation, say("fallback"), None)
+        return failed(ctx, ctx.say("fallback"), None)
     if FRUSTRATION.search(text):
         return handoff(
-            conversation,
+            ctx,
             reason="frustration",
             classification=classification,
-            prefix=say("complaint"),
+            prefix=ctx.say("complaint"),
         )
     if classification.out_of_scope:
-        return failed(conversation, say("fallback"), classification)
+        return failed(ctx, ctx.say("fallback"), classification)
     if unsure(classification):
-        return clarify(conversation, classification)
+        return clarify(ctx, classification)
 
     state["failed_turns"] = 0
     act, argument = ACTIONS.get(classification.intent, DEFAULT_ACTION)
     if act is Act.SAY:
-        return reply(
-            say(argument, customer=customer_context(conversation.customer)),
-            classification,
-        )
+        return reply(ctx.say(argument, customer=customer_context(ctx)), classification)
     if act is Act.FORM:
         state["form"] = forms.start(argument, text)
-        turn = forms.step(
-            state["form"],
-            text=text,
-            postback=None,
-            conversation=conversation,
-            first=True,
-        )
+        turn = forms.step(state["form"], text=text, postback=None, ctx=ctx, first=True)
         assert turn is not None
-        return form_reply(conversation, turn, classification)
+        return form_reply(ctx, turn, classification)
     if act is Act.RECOMMEND:
-        return recommend(conversation, text, classification)
+        return recommend(ctx, text, classification)
     if act is Act.HANDOFF:
-        prefix = say("complaint") if classification.intent == "complaint" else ""
+        prefix = ctx.say("complaint") if classification.intent == "complaint" else ""
         return handoff(
-            conversation, reason=argument, classification=classification, prefix=prefix
+            ctx, reason=argument, classification=classification, prefix=prefix
         )
-    return answer(conversation, text, classification)
+    return answer(ctx, text, classification)
 
 
 # --- steps ------------------------------------------------------------------------
-
-
-def classified(text: str, postback: dict[str, Any]) -> Classification | None:
-    """The model's reading, or the intent a clarification button named."""
-    result = classify(text)
-    chosen = postback.get("intent")
-    if isinstance(chosen, str) and Intent.objects.filter(name=chosen).exists():
-        return Classification(
-            intent=chosen,
-            confidence=1.0,
-            top_k=[(chosen, 1.0)],
-            out_of_scope=False,
-            model_version_id=result.model_version_id if result else 0,
-            model_version=result.model_version if result else "",
-        )
-    return result
 
 
 def unsure(c: Classification) -> bool:
@@ -226,40 +201,39 @@ def tried(state: dict[str, Any], what: str) -> None:
     state["tried"] = [*state.get("tried", []), what][-10:]
 
 
-def failed(conversation: Conversation, text: str, c: Classification | None) -> Reply:
-    if too_many_failures(conversation):
-        return handoff(conversation, reason="two failed turns", classification=c)
-    tried(conversation.state, "fallback" if c is None or c.out_of_scope else "re-asked")
+def failed(ctx: Deciding, text: str, c: Classification | None) -> Reply:
+    if too_many_failures(ctx.state):
+        return handoff(ctx, reason="two failed turns", classification=c)
+    tried(ctx.state, "fallback" if c is None or c.out_of_scope else "re-asked")
     return reply(text, c, quick_replies=[talk_to_person_button()])
 
 
-def too_many_failures(conversation: Conversation) -> bool:
+def too_many_failures(state: dict[str, Any]) -> bool:
     """Count a failed turn; True on the second in a row (time for a person)."""
-    state = conversation.state
     state["failed_turns"] = state.get("failed_turns", 0) + 1
     return bool(state["failed_turns"] >= MAX_FAILED_TURNS)
 
 
-def clarify(conversation: Conversation, c: Classification) -> Reply:
-    if too_many_failures(conversation):
-        return handoff(conversation, reason="two failed turns", classification=c)
-    tried(conversation.state, "clarified")
+def clarify(ctx: Deciding, c: Classification) -> Reply:
+    if too_many_failures(ctx.state):
+        return handoff(ctx, reason="two failed turns", classification=c)
+    tried(ctx.state, "clarified")
     buttons = [
         {"title": name.replace("_", " ").capitalize(), "payload": {"intent": name}}
         for name, _ in c.top_k
         if name != "oos"
     ][:3]
-    return reply(say("clarify"), c, quick_replies=[*buttons, talk_to_person_button()])
+    return reply(
+        ctx.say("clarify"), c, quick_replies=[*buttons, talk_to_person_button()]
+    )
 
 
 def talk_to_person_button() -> dict[str, Any]:
     return {"title": "Talk to a person", "payload": {"action": "handoff"}}
 
 
-def form_reply(
-    conversation: Conversation, turn: forms.Turn, c: Classification | None
-) -> Reply:
-    state = conversation.state
+def form_reply(ctx: Deciding, turn: forms.Turn, c: Classification | None) -> Reply:
+    state = ctx.state
     state["failed_turns"] = 0
     form = state.get("form") or {}
     tried(state, f"form {form.get('name')}")
@@ -267,7 +241,7 @@ def form_reply(
         state["last_form"] = state.pop("form", None)
     if turn.handoff:
         return handoff(
-            conversation,
+            ctx,
             reason="order lookup failed twice",
             classification=c,
             prefix=turn.text,
@@ -275,13 +249,12 @@ def form_reply(
     return reply(turn.text, c, **(turn.payload or {}))
 
 
-def answer(conversation: Conversation, text: str, c: Classification) -> Reply:
-    found = best_article(text)
-    if found is None:
-        return failed(conversation, say("fallback"), c)
-    article, _ = found
-    tried(conversation.state, f"article {article.slug}")
-    intro = say("kb_answer_intro", article={"title": article.title})
+def answer(ctx: Deciding, text: str, c: Classification) -> Reply:
+    article = ctx.lookups.find_article(text)
+    if article is None:
+        return failed(ctx, ctx.say("fallback"), c)
+    tried(ctx.state, f"article {article.slug}")
+    intro = ctx.say("kb_answer_intro", article={"title": article.title})
     return reply(
         f"{intro}\n\n{article.body.strip()}",
         c,
@@ -289,53 +262,32 @@ def answer(conversation: Conversation, text: str, c: Classification) -> Reply:
     )
 
 
-def recommend(conversation: Conversation, text: str, c: Classification) -> Reply:
-    topics = set(conversation.state.get("topics", []))
+def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
+    topics = set(ctx.state.get("topics", []))
     if topics & NO_RECOMMENDATIONS_AFTER:
         # Selling to someone who is upset or asking for money back reads badly.
-        return answer(conversation, text, c)
-    tried(conversation.state, "recommended")
+        return answer(ctx, text, c)
+    tried(ctx.state, "recommended")
+    customer_id = ctx.incoming.customer_id
     if ABOUT_CONTEXT.search(text):
         # "Something that goes with this": what they look at and have in the cart
         # speaks louder than the words; the hybrid recommender ranks from those.
-        viewing, cart = shopping_context(conversation.customer_id)
-        picks = recommend_for(
-            customer_id=conversation.customer_id,
-            viewing_sku=viewing,
-            cart_skus=cart,
-            limit=3,
+        viewing, cart = ctx.lookups.shopping_context(customer_id)
+        picks = ctx.lookups.recommend_for(
+            customer_id=customer_id, viewing_sku=viewing, cart_skus=cart, limit=3
         )
         if picks:
-            return reply(say("recommend_intro"), c, cards=cards(picks))
-    products, constraints = search.search(text)
+            return reply(ctx.say("recommend_intro"), c, cards=cards(picks))
+    products, constraints = ctx.lookups.search_products(text)
     if constraints.impossible:
-        return reply(say("recommend_impossible", reason=constraints.impossible), c)
+        return reply(ctx.say("recommend_impossible", reason=constraints.impossible), c)
     if not products:
-        return reply(say("recommend_none"), c)
+        return reply(ctx.say("recommend_none"), c)
     why = constraints.describe()
     reason = f"Matches what you asked for{', ' + why if why else ''}"
     return reply(
-        say("recommend_intro"), c, cards=cards([(p, reason) for p in products])
+        ctx.say("recommend_intro"), c, cards=cards([(p, reason) for p in products])
     )
-
-
-def shopping_context(customer_id: int) -> tuple[str | None, list[str]]:
-    """The product the customer viewed last (recently) and what is in their cart."""
-    now = timezone.now()
-    recent = Interaction.objects.filter(customer_id=customer_id)
-    viewing = (
-        recent.filter(kind="view", created__gte=now - VIEWING_WINDOW)
-        .order_by("-created")
-        .values_list("product__sku", flat=True)
-        .first()
-    )
-    cart = list(
-        recent.filter(kind="add_to_cart", created__gte=now - CART_WINDOW)
-        .order_by("created")
-        .values_list("product__sku", flat=True)
-        .distinct()
-    )
-    return viewing, cart
 
 
 def cards(picks: list[tuple[Product, str]]) -> list[dict[str, Any]]:
@@ -354,61 +306,52 @@ def cards(picks: list[tuple[Product, str]]) -> list[dict[str, Any]]:
 
 
 def handoff(
-    conversation: Conversation,
+    ctx: Deciding,
     *,
     reason: str,
     classification: Classification | None = None,
     prefix: str = "",
 ) -> Reply:
-    """Queue the conversation for a person and leave them a context pack."""
-    from chatbot.selectors import agents_online, status_frame
-
-    state = conversation.state
+    """Hand the conversation to a person and leave them a context pack."""
+    state = ctx.state
     state["handoff"] = {
         "reason": reason,
         "top_intents": state.get("last_top_k", []),
         "form": state.get("form") or state.get("last_form"),
         "tried": state.get("tried", []),
-        "at": timezone.now().isoformat(),
+        "at": ctx.lookups.now().isoformat(),
     }
     state.pop("form", None)
     state["failed_turns"] = 0
-    with transaction.atomic():
-        conversation.status = Conversation.Status.WAITING_FOR_AGENT
-        conversation.waiting_since = timezone.now()
-        conversation.save(update_fields=["status", "waiting_since", "state", "updated"])
-    if agents_online() == 0:
+    ctx.handoff = reason
+    queue = ctx.lookups.queue()
+    if queue.agents_online == 0:
         state["form"] = {"name": "followup_email", "slots": {}}
-        text = say("handoff_no_agents")
+        text = ctx.say("handoff_no_agents")
     else:
-        frame = status_frame(conversation)
-        text = say(
+        text = ctx.say(
             "handoff",
             queue={
-                "position": frame["queue_position"],
-                "wait_minutes": max(1, round(frame["expected_wait_seconds"] / 60)),
+                "position": queue.position,
+                "wait_minutes": max(1, round(queue.wait_seconds / 60)),
             },
         )
-    result = reply(" ".join(filter(None, [prefix, text])), classification)
-    result.handoff_reason = reason
-    return result
+    return reply(" ".join(filter(None, [prefix, text])), classification)
 
 
-def followup_email(conversation: Conversation, text: str) -> Reply:
+def followup_email(ctx: Deciding, text: str) -> Reply:
     address = forms.email(text)
     if address is None:
         if forms.ABANDON.search(text) or forms.NO.search(text):
-            conversation.state.pop("form", None)
-            return reply(say("form_abandoned"), None)
-        return reply(say("ask_followup_email"), None)
-    Customer.objects.filter(pk=conversation.customer_id).update(email=address)
-    conversation.state.pop("form", None)
-    conversation.state["followup_email"] = address
-    return reply(say("handoff_email_saved"), None)
+            ctx.state.pop("form", None)
+            return reply(ctx.say("form_abandoned"), None)
+        return reply(ctx.say("ask_followup_email"), None)
+    ctx.followup_email = address
+    ctx.state.pop("form", None)
+    ctx.state["followup_email"] = address
+    return reply(ctx.say("handoff_email_saved"), None)
 
 
-def customer_context(customer: Customer) -> dict[str, str]:
-    return {
-        "name": customer.name,
-        "name_suffix": f", {customer.name}" if customer.name else "",
-    }
+def customer_context(ctx: Deciding) -> dict[str, str]:
+    name = ctx.incoming.customer_name
+    return {"name": name, "name_suffix": f", {name}" if name else ""}

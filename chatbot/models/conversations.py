@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import models
 from django.db.models import F
+from django.utils import timezone
 
 TOKEN_SALT = "chatbot.customer"  # noqa: S105 - a namespace, not a secret
 
@@ -115,6 +116,59 @@ class Conversation(models.Model):
             self.status == self.Status.WAITING_FOR_AGENT
             and self.state.get("form", {}).get("name") == "followup_email"
         )
+
+    # --- status changes: each sets the fields it owns and saves them; callers hold
+    # the row lock and announce the change after commit.
+
+    def queue_for_agent(self) -> None:
+        """Put the conversation in the queue for a person; the bot stops answering."""
+        self.status = self.Status.WAITING_FOR_AGENT
+        self.waiting_since = timezone.now()
+        self.save(update_fields=["status", "waiting_since", "updated"])
+
+    def take(self, *, agent_id: int, restart_clock: bool = True) -> None:
+        """Give the conversation to an agent; the bot stops answering.
+
+        ``restart_clock``: a take starts the handling time now; a transfer keeps it.
+        """
+        self.status = self.Status.WITH_AGENT
+        self.assigned_agent_id = agent_id
+        if restart_clock or self.handed_over_at is None:
+            self.handed_over_at = timezone.now()
+        self.state.pop("form", None)  # e.g. the follow-up email question
+        self.save(
+            update_fields=[
+                "status",
+                "assigned_agent",
+                "handed_over_at",
+                "state",
+                "updated",
+            ]
+        )
+
+    def hand_back(self) -> None:
+        """Give the conversation back to the bot, which answers the next message."""
+        self.status = self.Status.BOT
+        self.assigned_agent_id = None
+        self.state["failed_turns"] = 0  # a fresh start for the bot
+        self.save(update_fields=["status", "assigned_agent", "state", "updated"])
+
+    def resolve(self, *, by_agent_id: int) -> None:
+        """Close the conversation; an unassigned one is credited to ``by_agent_id``."""
+        if (
+            self.assigned_agent_id is None
+            and self.status == self.Status.WAITING_FOR_AGENT
+        ):
+            self.assigned_agent_id = by_agent_id
+        self.status = self.Status.RESOLVED
+        self.resolved_at = timezone.now()
+        self.save(update_fields=["status", "resolved_at", "assigned_agent", "updated"])
+
+    def reopen(self) -> None:
+        """A customer writing to a resolved conversation reopens it with the bot."""
+        self.status = self.Status.BOT
+        self.resolved_at = None
+        self.save(update_fields=["status", "resolved_at", "updated"])
 
     def next_seq(self) -> int:
         """Reserve the next seq; call inside a transaction holding the row lock."""

@@ -50,6 +50,23 @@ class Order(models.Model):
     def cancellable(self) -> bool:
         return self.status in (self.Status.PLACED, self.Status.PROCESSING)
 
+    def cancel(self) -> bool:
+        """Cancel the order if it still can be; call with the order row locked."""
+        if not self.cancellable():
+            return False
+        self.status = self.Status.CANCELLED
+        self.save(update_fields=["status"])
+        return True
+
+    def start_return(self, *, conversation: Conversation | None, now: Any) -> bool:
+        """Open a return if one may be started now; call with the order row locked."""
+        if self.return_refusal(now=now):
+            return False
+        ReturnRequest.objects.get_or_create(
+            order=self, defaults={"conversation": conversation}
+        )
+        return True
+
     def return_refusal(self, *, now: Any) -> str | None:
         """Why this order can't be returned now, or ``None`` when it can."""
         if self.status in (self.Status.RETURNED, self.Status.CANCELLED):

@@ -1,0 +1,125 @@
+"""What the dialogue policy reads and what it decides: plain data, no database.
+
+The service (``chatbot.services.bot_reply``) gathers an :class:`Incoming` message and
+the conversation's state, lets the policy decide, and applies the :class:`Decision`
+in one transaction. The policy reaches the shop only through :class:`Lookups`, a
+handful of read-only functions, so the whole decision table runs without a database.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from chatbot.models import Article, Order
+    from recommender.models import Product
+    from recommender.search import Constraints
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A customer message as the policy sees it."""
+
+    text: str
+    postback: Mapping[str, Any] = field(default_factory=dict)
+    customer_id: int | None = None
+    customer_name: str = ""
+
+
+@dataclass(frozen=True)
+class QueueEstimate:
+    """What a customer joining the queue for a person now would be told."""
+
+    agents_online: int
+    position: int
+    wait_seconds: int
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """The read-only questions the policy may ask of the shop; nothing here writes.
+
+    ``live_lookups()`` in ``chatbot.dialogue.lookups`` answers them from the
+    database, the knowledge base and the recommender; tests answer them from lists.
+    """
+
+    say: Callable[..., str]
+    find_article: Callable[[str], Article | None]
+    search_products: Callable[[str], tuple[list[Product], Constraints]]
+    recommend_for: Callable[..., list[tuple[Product, str]]]
+    shopping_context: Callable[[int | None], tuple[str | None, list[str]]]
+    find_order: Callable[..., Order | None]
+    queue: Callable[[], QueueEstimate]
+    now: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class OrderAction:
+    """A change to an order the customer confirmed; applied under the order's lock."""
+
+    kind: Literal["cancel", "return"]
+    order_id: int
+
+
+@dataclass
+class Reply:
+    """What the bot says, and the reading of the message it answers."""
+
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    intent: str = ""
+    confidence: float | None = None
+    model_version_id: int | None = None
+
+
+@dataclass
+class Decision:
+    """The reply and everything that should change with it.
+
+    Attributes:
+        reply: what the bot says.
+        state: the conversation's dialogue state after this turn (a new dict).
+        handoff: why the conversation goes to the agents' queue, if it does.
+        order_action: an order change the customer confirmed, if any.
+        followup_email: an address to reach the customer at, if they gave one.
+    """
+
+    reply: Reply
+    state: dict[str, Any]
+    handoff: str | None = None
+    order_action: OrderAction | None = None
+    followup_email: str | None = None
+
+
+class Deciding:
+    """One decision in the making: the message, a private copy of the state, lookups.
+
+    Steps of the policy and of forms take it, update ``state`` and note effects;
+    ``decision()`` hands the result out. The caller's state is never touched.
+    """
+
+    def __init__(
+        self, incoming: Incoming, *, state: Mapping[str, Any], lookups: Lookups
+    ) -> None:
+        self.incoming = incoming
+        self.state: dict[str, Any] = copy.deepcopy(dict(state))
+        self.lookups = lookups
+        self.handoff: str | None = None
+        self.order_action: OrderAction | None = None
+        self.followup_email: str | None = None
+
+    def say(self, key: str, **context: Any) -> str:
+        return self.lookups.say(key, **context)
+
+    def decision(self, reply: Reply) -> Decision:
+        return Decision(
+            reply=reply,
+            state=self.state,
+            handoff=self.handoff,
+            order_action=self.order_action,
+            followup_email=self.followup_email,
+        )

@@ -1,0 +1,61 @@
+"""The policy's read-only lookups, answered from the live shop."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from chatbot import selectors
+from chatbot.dialogue.decision import Lookups
+from chatbot.dialogue.knowledge import best_article
+from chatbot.dialogue.responses import say
+from chatbot.models import Article, Order
+from recommender import search
+from recommender.hybrid import recommend_for
+from recommender.models import Interaction
+
+VIEWING_WINDOW = timedelta(minutes=30)
+CART_WINDOW = timedelta(days=1)
+
+
+def find_article(question: str) -> Article | None:
+    found = best_article(question)
+    return found[0] if found else None
+
+
+def find_order(*, number: str, email: str) -> Order | None:
+    """The order with this number and email; both must match."""
+    return Order.objects.filter(number__iexact=number, email__iexact=email).first()
+
+
+def shopping_context(customer_id: int | None) -> tuple[str | None, list[str]]:
+    """The product the customer viewed last (recently) and what is in their cart."""
+    now = timezone.now()
+    recent = Interaction.objects.filter(customer_id=customer_id)
+    viewing = (
+        recent.filter(kind="view", created__gte=now - VIEWING_WINDOW)
+        .order_by("-created")
+        .values_list("product__sku", flat=True)
+        .first()
+    )
+    cart = list(
+        recent.filter(kind="add_to_cart", created__gte=now - CART_WINDOW)
+        .order_by("created")
+        .values_list("product__sku", flat=True)
+        .distinct()
+    )
+    return viewing, cart
+
+
+def live_lookups() -> Lookups:
+    return Lookups(
+        say=say,
+        find_article=find_article,
+        search_products=search.search,
+        recommend_for=recommend_for,
+        shopping_context=shopping_context,
+        find_order=find_order,
+        queue=selectors.queue_estimate,
+        now=timezone.now,
+    )
