@@ -1,0 +1,540 @@
+"""The dialogue policy's table of cases, decided without a database or a model.
+
+Each test feeds ``decide`` hand-made classifications and a small in-memory shop
+(the ``Lookups`` the policy may read); replies use the real default templates. A
+test that touched the database would fail: none of them asks for ``db``.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from chatbot.dialogue.decision import (
+    Decision,
+    Incoming,
+    Lookups,
+    OrderAction,
+    QueueEstimate,
+)
+from chatbot.dialogue.policy import decide, unsure
+from chatbot.dialogue.responses import defaults, fill
+from chatbot.models import Article, Order
+from classifier.serving import Classification
+from recommender.models import Product
+from recommender.search import Constraints, parse_constraints
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+
+
+def said(key: str, text: str) -> bool:
+    """Whether ``text`` is one of the variations of the response ``key``."""
+    for template in defaults()[key]:
+        parts = re.split(r"\{\w+(?:\.\w+)?\}", template)
+        pattern = ".*?".join(re.escape(part) for part in parts)
+        if re.search(pattern, text, flags=re.DOTALL):
+            return True
+    return False
+
+
+def reading(
+    intent: str, confidence: float = 0.95, *, runner_up: float = 0.02
+) -> Classification:
+    """The model's reading of a message: ``intent`` at ``confidence``."""
+    second = "greeting" if intent != "greeting" else "thanks"
+    return Classification(
+        intent=intent,
+        confidence=confidence,
+        top_k=[(intent, confidence), (second, runner_up), ("goodbye", 0.01)],
+        out_of_scope=intent == "oos",
+        model_version_id=7,
+        model_version="v7",
+    )
+
+
+def order(number: str, **fields: Any) -> Order:
+    """An order as the lookup returns it (in memory, with no return started)."""
+    made = Order(
+        pk=int(number[-5:]),
+        number=number,
+        email=fields.pop("email", "alice@example.com"),
+        placed_at=NOW - timedelta(days=10),
+        **fields,
+    )
+    Order.return_request.related.set_cached_value(made, None)
+    return made
+
+
+@dataclass
+class Shop:
+    """An in-memory shop answering the policy's lookups."""
+
+    orders: list[Order] = field(default_factory=list)
+    articles: list[Article] = field(default_factory=list)
+    products: list[Product] = field(default_factory=list)
+    picks: list[tuple[Product, str]] = field(default_factory=list)
+    agents_online: int = 1
+    waiting: int = 0
+    viewing: str | None = None
+
+    def lookups(self) -> Lookups:
+        return Lookups(
+            say=lambda key, **context: fill(
+                random.Random(0).choice(defaults()[key]), context
+            ),
+            find_article=self.find_article,
+            search_products=self.search_products,
+            recommend_for=lambda **kwargs: list(self.picks),
+            shopping_context=lambda customer_id: (self.viewing, []),
+            find_order=self.find_order,
+            queue=lambda: QueueEstimate(
+                agents_online=self.agents_online,
+                position=self.waiting + 1,
+                wait_seconds=180 * (self.waiting + 1),
+            ),
+            now=lambda: NOW,
+        )
+
+    def find_order(self, *, number: str, email: str) -> Order | None:
+        return next(
+            (
+                o
+                for o in self.orders
+                if o.number.lower() == number.lower()
+                and o.email.lower() == email.lower()
+            ),
+            None,
+        )
+
+    def find_article(self, question: str) -> Article | None:
+        words = set(re.findall(r"\w+", question.lower()))
+        return next(
+            (a for a in self.articles if words & set(a.tags)),
+            None,
+        )
+
+    def search_products(self, text: str) -> tuple[list[Product], Constraints]:
+        constraints = parse_constraints(text)
+        found = [
+            p
+            for p in self.products
+            if (not constraints.categories or p.category in constraints.categories)
+            and (constraints.max_price is None or p.price <= constraints.max_price)
+        ]
+        return found[:3], constraints
+
+
+class Chat:
+    """One conversation: each turn decides with the state the last one left."""
+
+    def __init__(self, shop: Shop, *, name: str = "") -> None:
+        self.shop = shop
+        self.name = name
+        self.state: dict[str, Any] = {}
+        self.decisions: list[Decision] = []
+
+    def turn(
+        self,
+        text: str,
+        classification: Classification | None,
+        *,
+        postback: dict[str, Any] | None = None,
+    ) -> Decision:
+        decision = decide(
+            Incoming(
+                text=text,
+                postback=postback or {},
+                customer_id=1,
+                customer_name=self.name,
+            ),
+            classification,
+            state=self.state,
+            lookups=self.shop.lookups(),
+        )
+        self.state = decision.state
+        self.decisions.append(decision)
+        return decision
+
+
+@pytest.fixture
+def shop() -> Shop:
+    return Shop(
+        orders=[
+            order(
+                "NW-10234",
+                status=Order.Status.SHIPPED,
+                carrier="UPS",
+                tracking_number="1Z999AA10123456784",
+            ),
+            order(
+                "NW-10235",
+                status=Order.Status.DELIVERED,
+                delivered_at=NOW - timedelta(days=5),
+            ),
+            order(
+                "NW-10237",
+                email="bob.jones@example.com",
+                status=Order.Status.DELIVERED,
+                delivered_at=NOW - timedelta(days=45),
+            ),
+            order("NW-10238", email="carla@example.com", status=Order.Status.PLACED),
+            order(
+                "NW-10239",
+                email="carla@example.com",
+                status=Order.Status.CANCELLED,
+                refund_status=Order.Refund.PENDING,
+            ),
+        ],
+        articles=[
+            Article(
+                title="Shipping times",
+                slug="shipping-times",
+                body="Standard delivery takes 3 to 5 working days.",
+                tags=["shipping", "delivery"],
+            )
+        ],
+        products=[
+            Product(
+                sku="JKT-001",
+                name="Storm Shell",
+                category="Jackets",
+                price=Decimal("89.00"),
+            ),
+            Product(
+                sku="JKT-002",
+                name="Alpine Parka",
+                category="Jackets",
+                price=Decimal("240.00"),
+            ),
+            Product(
+                sku="SHO-001",
+                name="Trail Runner",
+                category="Shoes",
+                price=Decimal("70.00"),
+            ),
+        ],
+    )
+
+
+# --- forms ------------------------------------------------------------------------
+
+
+def test_it_tells_the_status_of_an_order_once_number_and_email_match(shop):
+    chat = Chat(shop)
+    assert said(
+        "ask_order_number",
+        chat.turn("where is my order?", reading("order_status")).reply.text,
+    )
+    assert said("ask_order_email", chat.turn("It's NW-10234", None).reply.text)
+    answer = chat.turn("alice@example.com", None)
+    assert said("order_status", answer.reply.text)
+    assert "NW-10234" in answer.reply.text and "shipped" in answer.reply.text
+    assert "form" not in answer.state
+    assert answer.order_action is None and answer.handoff is None
+
+
+def test_it_takes_a_correction_in_the_middle_of_a_form(shop):
+    chat = Chat(shop)
+    first = chat.turn("can you track my parcel NW-10236", reading("track_order"))
+    assert said("ask_order_email", first.reply.text)
+    corrected = chat.turn("sorry, actually the order number is NW-10234", None)
+    assert said("form_corrected", corrected.reply.text)
+    answer = chat.turn("alice@example.com", None)
+    assert said("order_tracking", answer.reply.text)
+    assert "1Z999AA10123456784" in answer.reply.text
+
+
+def test_it_drops_a_form_when_the_customer_says_never_mind(shop):
+    chat = Chat(shop)
+    chat.turn("I want to cancel my order", reading("cancel_order"))
+    dropped = chat.turn("actually, never mind", reading("cancel_order", 0.4))
+    assert said("form_abandoned", dropped.reply.text)
+    assert "form" not in dropped.state
+    assert dropped.order_action is None
+
+
+def test_a_wrong_number_and_a_wrong_email_get_the_same_answer(shop):
+    alice = Chat(shop)
+    alice.turn("where is my order NW-99999", reading("order_status"))
+    missing = alice.turn("alice@example.com", None)
+    mallory = Chat(shop)
+    mallory.turn("where is my order NW-10234", reading("order_status"))
+    wrong_email = mallory.turn("mallory@example.com", None)
+    assert said("order_not_found", missing.reply.text)
+    assert said("order_not_found", wrong_email.reply.text)
+    # Nothing about the real order leaks to someone with the wrong email.
+    assert "shipped" not in wrong_email.reply.text.lower()
+    assert "UPS" not in wrong_email.reply.text
+
+
+def test_it_cancels_an_order_only_after_a_confirmation(shop):
+    carla = Chat(shop)
+    carla.turn("please cancel order NW-10238", reading("cancel_order"))
+    confirm = carla.turn("carla@example.com", None)
+    buttons = confirm.reply.payload["quick_replies"]
+    assert [b["payload"] for b in buttons] == [{"confirm": True}, {"confirm": False}]
+    assert confirm.order_action is None
+    done = carla.turn("Yes, cancel it", None, postback={"confirm": True})
+    assert said("cancel_done", done.reply.text)
+    assert done.order_action == OrderAction("cancel", 10238)
+
+
+def test_saying_no_to_the_confirmation_keeps_the_order(shop):
+    carla = Chat(shop)
+    carla.turn("please cancel order NW-10238", reading("cancel_order"))
+    carla.turn("carla@example.com", None)
+    kept = carla.turn("No, keep it", None, postback={"confirm": False})
+    assert said("form_abandoned", kept.reply.text)
+    assert kept.order_action is None
+
+
+def test_it_explains_why_a_shipped_order_cannot_be_cancelled(shop):
+    alice = Chat(shop)
+    alice.turn("cancel my order NW-10234", reading("cancel_order"))
+    answer = alice.turn("alice@example.com", None)
+    assert said("cancel_not_possible", answer.reply.text)
+    assert answer.order_action is None
+
+
+def test_it_starts_a_return_within_30_days_and_refuses_one_after(shop):
+    alice = Chat(shop)
+    alice.turn("I'd like to return the shoes from NW-10235", reading("return_item"))
+    alice.turn("alice@example.com", None)
+    started = alice.turn("yes", None)
+    assert said("return_started", started.reply.text)
+    assert started.order_action == OrderAction("return", 10235)
+
+    bob = Chat(shop)
+    bob.turn(
+        "I want to send back my headphones, order NW-10237", reading("return_item")
+    )
+    late = bob.turn("bob.jones@example.com", None)
+    assert said("return_not_possible", late.reply.text)
+    assert "30 days" in late.reply.text
+    assert late.order_action is None
+
+
+def test_it_reports_the_refund_status(shop):
+    carla = Chat(shop)
+    carla.turn("when will I get my refund for NW-10239?", reading("refund_status"))
+    answer = carla.turn("carla@example.com", None)
+    assert said("refund_status", answer.reply.text)
+    assert "refund being processed" in answer.reply.text
+
+
+def test_a_confident_other_request_leaves_an_open_form(shop):
+    chat = Chat(shop)
+    chat.turn("where is my order?", reading("order_status"))
+    switched = chat.turn("hello there", reading("greeting", 0.97))
+    assert said("greeting", switched.reply.text)
+    assert "form" not in switched.state
+
+
+def test_an_answer_that_fits_no_form_field_is_asked_again(shop):
+    chat = Chat(shop)
+    chat.turn("where is my order?", reading("order_status"))
+    again = chat.turn("hmm", reading("greeting", 0.3))
+    assert said("form_reask", again.reply.text)
+    assert again.state["form"]["name"] == "order_status"
+
+
+# --- answers, recommendations, small talk -----------------------------------------
+
+
+def test_it_answers_a_shipping_question_from_the_help_centre(shop):
+    answer = Chat(shop).turn("how long does delivery take?", reading("shipping_time"))
+    assert said("kb_answer_intro", answer.reply.text)
+    assert "3 to 5 working days" in answer.reply.text
+    assert answer.reply.payload["article"] == {
+        "title": "Shipping times",
+        "url": "/help/shipping-times/",
+    }
+
+
+def test_it_recommends_products_that_meet_the_constraints(shop):
+    answer = Chat(shop).turn(
+        "can you recommend a waterproof jacket under $100?",
+        reading("product_recommendation"),
+    )
+    cards = answer.reply.payload["cards"]
+    assert [card["sku"] for card in cards] == ["JKT-001"]
+    assert cards[0]["reason"].startswith("Matches what you asked for")
+
+
+def test_an_impossible_budget_is_said_not_searched(shop):
+    answer = Chat(shop).turn("a jacket under $0", reading("product_recommendation"))
+    assert said("recommend_impossible", answer.reply.text)
+    assert "cards" not in answer.reply.payload
+
+
+def test_it_recommends_from_what_the_customer_is_looking_at(shop):
+    shop.viewing = "KIT-001"
+    shop.picks = [(shop.products[2], "Often bought with Pour-Over Coffee Set")]
+    answer = Chat(shop).turn(
+        "can you recommend something that goes with this one?",
+        reading("product_recommendation"),
+    )
+    assert answer.reply.payload["cards"][0]["reason"] == (
+        "Often bought with Pour-Over Coffee Set"
+    )
+
+
+def test_it_recommends_nothing_in_a_refund_conversation(shop):
+    carla = Chat(shop)
+    carla.turn("when will I get my refund for NW-10239?", reading("refund_status"))
+    carla.turn("carla@example.com", None)
+    answer = carla.turn(
+        "can you recommend a waterproof jacket under $100?",
+        reading("product_recommendation"),
+    )
+    assert "cards" not in answer.reply.payload
+
+
+def test_it_greets_by_name_and_says_goodbye(shop):
+    chat = Chat(shop, name="Alice")
+    hello = chat.turn("hello there", reading("greeting"))
+    assert said("greeting", hello.reply.text) and "Alice" in hello.reply.text
+    assert said("goodbye", chat.turn("bye!", reading("goodbye")).reply.text)
+
+
+def test_the_reply_carries_the_reading_it_answers(shop):
+    hello = Chat(shop).turn("hello there", reading("greeting", 0.91))
+    assert (hello.reply.intent, hello.reply.confidence) == ("greeting", 0.91)
+    assert hello.reply.model_version_id == 7
+
+
+# --- not sure, out of scope, handoff ------------------------------------------------
+
+
+def test_it_asks_when_unsure_and_follows_the_chosen_button(shop):
+    chat = Chat(shop)
+    close_call = reading("order_status", 0.45, runner_up=0.4)
+    assert unsure(close_call)
+    question = chat.turn("problem with my order", close_call)
+    buttons = question.reply.payload["quick_replies"]
+    assert said("clarify", question.reply.text)
+    assert [b["payload"] for b in buttons] == [
+        {"intent": "order_status"},
+        {"intent": "greeting"},
+        {"intent": "goodbye"},
+        {"action": "handoff"},
+    ]
+    chosen = reading("order_status", 1.0, runner_up=0.0)
+    followed = chat.turn("Order status", chosen, postback={"intent": "order_status"})
+    assert said("ask_order_number", followed.reply.text)
+
+
+def test_it_falls_back_politely_then_hands_over_after_two_failures(shop):
+    shop.agents_online = 0
+    chat = Chat(shop)
+    first = chat.turn("what is the capital of peru", reading("oos", 0.9))
+    assert said("fallback", first.reply.text)
+    assert first.reply.payload["quick_replies"][0]["payload"] == {"action": "handoff"}
+    assert first.handoff is None
+    second = chat.turn("who won the world cup in 2010", reading("oos", 0.9))
+    assert second.handoff == "two failed turns"
+    assert second.state["handoff"]["reason"] == "two failed turns"
+    assert said("handoff_no_agents", second.reply.text)
+
+
+def test_without_an_active_model_it_falls_back(shop):
+    answer = Chat(shop).turn("hello?", None)
+    assert said("fallback", answer.reply.text)
+    assert answer.reply.intent == "" and answer.reply.confidence is None
+
+
+def test_asking_for_a_person_queues_with_position_and_wait(shop):
+    shop.waiting = 2
+    answer = Chat(shop).turn("I want to talk to a human", reading("talk_to_person"))
+    assert answer.handoff == "asked for a person"
+    assert said("handoff", answer.reply.text)
+    assert "3" in answer.reply.text  # third in line
+    assert "9 min" in answer.reply.text  # 3 x 180 s
+
+
+def test_a_complaint_or_frustration_goes_to_a_person(shop):
+    complaint = Chat(shop).turn("I want to complain", reading("complaint"))
+    frustrated = Chat(shop).turn(
+        "where is my order??? this is ridiculous!!!", reading("order_status")
+    )
+    assert complaint.handoff == "complaint"
+    assert frustrated.handoff == "frustration"
+    assert said("complaint", frustrated.reply.text)
+
+
+def test_pressing_talk_to_a_person_hands_over_with_a_context_pack(shop):
+    chat = Chat(shop)
+    chat.turn("where is my order NW-10234", reading("order_status"))
+    pressed = chat.turn("Talk to a person", None, postback={"action": "handoff"})
+    pack = pressed.state["handoff"]
+    assert pressed.handoff == "pressed “talk to a person”"
+    assert pack["form"]["slots"] == {"order_number": "NW-10234"}
+    assert pack["top_intents"][0][0] == "order_status"
+    assert "form order_status" in pack["tried"]
+    assert pack["at"] == NOW.isoformat()
+    assert "form" not in pressed.state
+
+
+def test_a_second_failed_order_lookup_hands_over(shop):
+    chat = Chat(shop)
+    chat.turn("where's my order NW-11111", reading("order_status"))
+    first = chat.turn("alice@example.com", None)
+    assert first.handoff is None
+    chat.turn("NW-22222", None)
+    second = chat.turn("alice@example.com", None)
+    assert second.handoff == "order lookup failed twice"
+    assert said("order_not_found", second.reply.text)
+
+
+def test_with_no_agent_online_it_takes_an_email_for_follow_up(shop):
+    shop.agents_online = 0
+    chat = Chat(shop)
+    offline = chat.turn("can I speak to a real person", reading("talk_to_person"))
+    assert said("handoff_no_agents", offline.reply.text)
+    assert offline.state["form"]["name"] == "followup_email"
+    saved = chat.turn("you can reach me at Alice@Example.com", None)
+    assert said("handoff_email_saved", saved.reply.text)
+    assert saved.followup_email == "alice@example.com"
+    assert saved.state["followup_email"] == "alice@example.com"
+
+
+def test_a_customer_may_decline_to_leave_an_email(shop):
+    shop.agents_online = 0
+    chat = Chat(shop)
+    chat.turn("can I speak to a real person", reading("talk_to_person"))
+    declined = chat.turn("no thanks", None)
+    assert said("form_abandoned", declined.reply.text)
+    assert declined.followup_email is None and "form" not in declined.state
+
+
+# --- purity -------------------------------------------------------------------------
+
+
+def test_deciding_never_changes_the_state_it_was_given(shop):
+    state = {
+        "form": {
+            "name": "cancel",
+            "slots": {"order_number": "NW-10238", "email": "carla@example.com"},
+            "asking": "confirm",
+            "lookups": 0,
+            "misses": 0,
+        },
+        "topics": ["cancel_order"],
+        "tried": ["form cancel"],
+    }
+    before = copy.deepcopy(state)
+    decision = decide(
+        Incoming(text="yes", postback={"confirm": True}),
+        None,
+        state=state,
+        lookups=shop.lookups(),
+    )
+    assert decision.order_action == OrderAction("cancel", 10238)
+    assert state == before

@@ -1,0 +1,103 @@
+"""Test data factories (factory_boy): one per model the tests create, with defaults
+that make a valid row, so a test names only what it is about."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from chatbot.models import (
+    AgentPresence,
+    Article,
+    Conversation,
+    Customer,
+    Message,
+    Order,
+)
+from recommender.models import Product
+
+
+class CustomerFactory(DjangoModelFactory[Customer]):
+    class Meta:
+        model = Customer
+
+    name = "Alice"
+    email = factory.LazyAttribute(lambda c: f"{c.name.lower()}@example.com")
+
+
+class ConversationFactory(DjangoModelFactory[Conversation]):
+    class Meta:
+        model = Conversation
+
+    customer = factory.SubFactory(CustomerFactory)
+
+
+class MessageFactory(DjangoModelFactory[Message]):
+    """A message with the conversation's next seq, as ``message_store`` gives it."""
+
+    class Meta:
+        model = Message
+
+    conversation = factory.SubFactory(ConversationFactory)
+    sender = Message.Sender.CUSTOMER
+    text = "hello"
+    seq = factory.LazyAttribute(lambda m: m.conversation.next_seq())
+
+
+class StaffFactory(DjangoModelFactory[Any]):
+    """A support agent who can log in to the console and the admin."""
+
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = "bob"
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    is_staff = True
+    password = factory.django.Password("bob-password-123")
+
+
+class AgentPresenceFactory(DjangoModelFactory[AgentPresence]):
+    """An agent whose console is open right now."""
+
+    class Meta:
+        model = AgentPresence
+
+    user = factory.SubFactory(StaffFactory)
+    last_seen = factory.LazyFunction(timezone.now)
+
+
+class OrderFactory(DjangoModelFactory[Order]):
+    class Meta:
+        model = Order
+
+    number = factory.Sequence(lambda n: f"NW-{20000 + n}")
+    email = "alice@example.com"
+    status = Order.Status.PLACED
+    placed_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=2))
+
+
+class ArticleFactory(DjangoModelFactory[Article]):
+    class Meta:
+        model = Article
+
+    title = "Shipping times"
+    slug = factory.Sequence(lambda n: f"article-{n}")
+    body = "Orders arrive in 3 to 5 working days."
+
+
+class ProductFactory(DjangoModelFactory[Product]):
+    class Meta:
+        model = Product
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:03d}")
+    name = "Trail Jacket"
+    category = "Jackets"
+    price = Decimal("89.00")
+    stock = 5
