@@ -11,14 +11,28 @@ from chatbot.dialogue.responses import defaults
 from tests.live import receive_until, ws_connect
 
 
-def said(key: str, text: str) -> bool:
-    """Whether ``text`` is one of the variations of the response ``key``."""
+def said(key: str, text: str, *, within: bool = False) -> bool:
+    """Whether ``text`` is one of the variations of the response ``key``.
+
+    ``within``: the variation may be part of ``text`` (after a note, before more).
+    """
+    match = re.search if within else re.fullmatch
     for template in defaults()[key]:
         parts = re.split(r"\{\w+(?:\.\w+)?\}", template)
         pattern = ".*?".join(re.escape(part) for part in parts)
-        if re.fullmatch(pattern, text, flags=re.DOTALL):
+        if match(pattern, text, flags=re.DOTALL):
             return True
     return False
+
+
+async def frames_until(ws: Any, predicate: Any) -> list[dict[str, Any]]:
+    """Frames from a ``WebsocketCommunicator`` until one satisfies ``predicate``."""
+    frames = []
+    while True:
+        frame = await ws.receive_json_from(timeout=10)
+        frames.append(frame)
+        if predicate(frame):
+            return frames
 
 
 class Customer:

@@ -54,25 +54,26 @@ def live_stack(
 
 @pytest.fixture
 def alice(db: Any) -> Any:
-    from chatbot.models import Customer
+    """A customer."""
+    from tests.factories import CustomerFactory
 
-    return Customer.objects.create(name="Alice", email="alice@example.com")
+    return CustomerFactory(name="Alice")
 
 
 @pytest.fixture
 def charlie(db: Any) -> Any:
-    from chatbot.models import Customer
+    """Another customer, who must never see Alice's conversation."""
+    from tests.factories import CustomerFactory
 
-    return Customer.objects.create(name="Charlie", email="charlie@example.com")
+    return CustomerFactory(name="Charlie")
 
 
 @pytest.fixture
 def bob(db: Any) -> Any:
-    from django.contrib.auth import get_user_model
+    """Support staff."""
+    from tests.factories import StaffFactory
 
-    return get_user_model().objects.create_user(
-        "bob", "bob@example.com", "bob-password-123", is_staff=True
-    )
+    return StaffFactory(username="bob")
 
 
 @pytest.fixture(autouse=True)

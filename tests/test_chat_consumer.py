@@ -12,6 +12,8 @@ from channels.testing import WebsocketCommunicator
 
 from chatbot.models import Conversation, Customer, Message
 from config.asgi import application
+from tests.chat import frames_until
+from tests.factories import ConversationFactory, ProductFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -45,15 +47,6 @@ async def chat() -> AsyncIterator[tuple[Any, dict[str, Any]]]:
     await ws.disconnect()
 
 
-async def frames_until(ws: Any, predicate: Any) -> list[dict[str, Any]]:
-    frames = []
-    while True:
-        frame = await ws.receive_json_from(timeout=10)
-        frames.append(frame)
-        if predicate(frame):
-            return frames
-
-
 def is_bot_message(frame: dict[str, Any]) -> bool:
     return frame["type"] == "message" and frame["sender"] == "bot"
 
@@ -69,7 +62,7 @@ def messages(public_id: str) -> list[tuple[int, str, str]]:
 
 @database_sync_to_async
 def customer_conversation(customer: Customer) -> Conversation:
-    return Conversation.objects.create(customer=customer)
+    return ConversationFactory(customer=customer)
 
 
 # --- connecting -------------------------------------------------------------------
@@ -237,10 +230,10 @@ async def test_it_tells_a_client_that_sends_too_fast_when_to_retry(chat, setting
 
 
 async def test_it_records_a_product_event_as_an_interaction(chat):
-    from recommender.models import Interaction, Product
+    from recommender.models import Interaction
 
     ws, _session = chat
-    await database_sync_to_async(Product.objects.create)(
+    await database_sync_to_async(ProductFactory)(
         sku="SKU-1", name="Tent", category="Outdoor", price="99.00", stock=3
     )
     await ws.send_json_to({"type": "event", "kind": "chat_click", "sku": "SKU-1"})

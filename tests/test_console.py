@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.utils import timezone
@@ -27,6 +26,8 @@ from chatbot.models import (
     Message,
 )
 from config.asgi import application
+from tests.chat import frames_until
+from tests.factories import ConversationFactory, MessageFactory, StaffFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -38,9 +39,7 @@ ORIGIN = (b"origin", b"http://testserver")
 @pytest.fixture
 def dave(db: Any) -> Any:
     """A second support agent."""
-    return get_user_model().objects.create_user(
-        "dave", "dave@example.com", "dave-password-123", is_staff=True
-    )
+    return StaffFactory(username="dave")
 
 
 def cookie_for(user: Any) -> tuple[bytes, bytes]:
@@ -50,7 +49,7 @@ def cookie_for(user: Any) -> tuple[bytes, bytes]:
 
 
 def waiting_conversation(customer: Customer, *, minutes_ago: int = 5) -> Conversation:
-    conversation = Conversation.objects.create(
+    conversation = ConversationFactory(
         customer=customer,
         status=Conversation.Status.WAITING_FOR_AGENT,
         waiting_since=timezone.now() - timedelta(minutes=minutes_ago),
@@ -63,12 +62,9 @@ def waiting_conversation(customer: Customer, *, minutes_ago: int = 5) -> Convers
             }
         },
     )
-    Message.objects.create(
-        conversation=conversation, seq=1, sender="customer", text="I need a person"
-    )
-    Message.objects.create(
+    MessageFactory(conversation=conversation, text="I need a person")
+    MessageFactory(
         conversation=conversation,
-        seq=2,
         sender="bot",
         text="Let me get someone.",
         intent="handoff",
@@ -99,15 +95,6 @@ async def widget(customer: Customer, conversation: Conversation) -> Any:
     assert (await ws.receive_json_from())["type"] == "session"
     assert (await ws.receive_json_from())["type"] == "status"
     return ws
-
-
-async def frames_until(ws: Any, predicate: Any) -> list[dict[str, Any]]:
-    frames = []
-    while True:
-        frame = await ws.receive_json_from(timeout=10)
-        frames.append(frame)
-        if predicate(frame):
-            return frames
 
 
 def of_type(kind: str, **fields: Any) -> Any:
@@ -153,8 +140,8 @@ async def test_it_refuses_the_console_socket_to_a_customer_token(alice):
 
 
 async def test_it_refuses_the_console_socket_to_a_logged_in_non_staff_user():
-    user = await database_sync_to_async(get_user_model().objects.create_user)(
-        "mallory", "m@example.com", "mallory-password-123"
+    user = await database_sync_to_async(StaffFactory)(
+        username="mallory", is_staff=False
     )
     header = await database_sync_to_async(cookie_for)(user)
     ws = WebsocketCommunicator(application, "/ws/console/", headers=[ORIGIN, header])
@@ -182,7 +169,7 @@ async def test_it_refuses_a_staff_session_opened_from_a_widget_shop_origin(
 async def test_it_lists_waiting_conversations_first_longest_wait_on_top(
     alice, charlie, bob
 ):
-    chatting = await database_sync_to_async(Conversation.objects.create)(
+    chatting = await database_sync_to_async(ConversationFactory)(
         customer=alice, last_seq=1
     )
     newer = await database_sync_to_async(waiting_conversation)(alice, minutes_ago=1)
@@ -196,9 +183,7 @@ async def test_it_lists_waiting_conversations_first_longest_wait_on_top(
 
 
 async def test_it_updates_the_list_live_when_a_customer_writes(alice, bob):
-    conversation = await database_sync_to_async(Conversation.objects.create)(
-        customer=alice
-    )
+    conversation = await database_sync_to_async(ConversationFactory)(customer=alice)
     ws, hello = await console([await database_sync_to_async(cookie_for)(bob)])
     assert hello["conversations"] == []  # an empty conversation is not listed
     customer = await widget(alice, conversation)
@@ -522,9 +507,7 @@ def test_it_sends_anonymous_visitors_to_the_admin_login(client, url):
 
 @pytest.mark.parametrize("url", ["/console/", "/console/analytics/", "/admin/"])
 def test_it_keeps_logged_in_non_staff_users_out(client, url):
-    user = get_user_model().objects.create_user(
-        "mallory", "m@example.com", "mallory-password-123"
-    )
+    user = StaffFactory(username="mallory", is_staff=False)
     client.force_login(user)
     response = client.get(url, secure=True)
     assert response.status_code == 302

@@ -7,8 +7,10 @@ broadcasts go out only after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +22,7 @@ from chatbot.models import (
     ConversationNote,
     Message,
 )
+from chatbot.selectors import PRESENCE_TIMEOUT
 
 
 class ConsoleError(Exception):
@@ -80,22 +83,25 @@ def conversation_take(*, conversation_id: int, agent: AbstractBaseUser) -> Conve
                 f"{_name(conversation.assigned_agent)} has already taken this "
                 "conversation"
             )
-        if conversation.status == Conversation.Status.RESOLVED:
-            raise ConversationClosed("This conversation is resolved")
-        _hand_to(conversation, agent_id=agent.pk, restart_clock=True)
+        _require_open(conversation)
+        _change(conversation, lambda: conversation.take(agent_id=agent.pk))
     return conversation
 
 
-def _hand_to(conversation: Conversation, *, agent_id: int, restart_clock: bool) -> None:
-    """Give the (locked) conversation to an agent and announce it after commit."""
+def _change(conversation: Conversation, change: Callable[[], None]) -> None:
+    """Make a status change of the (locked) conversation; announce it after commit."""
     was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-    conversation.take(agent_id=agent_id, restart_clock=restart_clock)
+    change()
     _announce(conversation, queue_changed=was_waiting)
 
 
-def _require_assigned(conversation: Conversation, agent: AbstractBaseUser) -> None:
+def _require_open(conversation: Conversation) -> None:
     if conversation.status == Conversation.Status.RESOLVED:
         raise ConversationClosed("This conversation is resolved")
+
+
+def _require_assigned(conversation: Conversation, agent: AbstractBaseUser) -> None:
+    _require_open(conversation)
     if (
         conversation.status != Conversation.Status.WITH_AGENT
         or conversation.assigned_agent_id != agent.pk
@@ -148,13 +154,9 @@ def conversation_hand_back(
     """Give the conversation back to the bot, which answers the next message."""
     with transaction.atomic():
         conversation = _locked(conversation_id)
-        if conversation.status == Conversation.Status.RESOLVED:
-            raise ConversationClosed("This conversation is resolved")
-        if conversation.status == Conversation.Status.BOT:
-            return conversation
-        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-        conversation.hand_back()
-        _announce(conversation, queue_changed=was_waiting)
+        _require_open(conversation)
+        if conversation.status != Conversation.Status.BOT:
+            _change(conversation, conversation.hand_back)
     return conversation
 
 
@@ -164,11 +166,8 @@ def conversation_resolve(
     """Close the conversation; the customer's widget then asks for a rating."""
     with transaction.atomic():
         conversation = _locked(conversation_id)
-        if conversation.status == Conversation.Status.RESOLVED:
-            return conversation
-        was_waiting = conversation.status == Conversation.Status.WAITING_FOR_AGENT
-        conversation.resolve(by_agent_id=agent.pk)
-        _announce(conversation, queue_changed=was_waiting)
+        if conversation.status != Conversation.Status.RESOLVED:
+            _change(conversation, lambda: conversation.resolve(by_agent_id=agent.pk))
     return conversation
 
 
@@ -176,8 +175,6 @@ def conversation_assign(
     *, conversation_id: int, agent: AbstractBaseUser, to_agent_id: int
 ) -> Conversation:
     """Assign (or transfer) the conversation to another active staff member."""
-    from django.contrib.auth import get_user_model
-
     target = (
         get_user_model()
         .objects.filter(pk=to_agent_id, is_active=True, is_staff=True)
@@ -187,16 +184,17 @@ def conversation_assign(
         raise UnknownAgent("No such support agent")
     with transaction.atomic():
         conversation = _locked(conversation_id)
-        if conversation.status == Conversation.Status.RESOLVED:
-            raise ConversationClosed("This conversation is resolved")
-        _hand_to(conversation, agent_id=target.pk, restart_clock=False)
+        _require_open(conversation)
+        # A transfer keeps the handling time running from the first take.
+        _change(
+            conversation,
+            lambda: conversation.take(agent_id=target.pk, restart_clock=False),
+        )
     return conversation
 
 
 def presence_touch(*, agent: AbstractBaseUser) -> None:
     """Record that ``agent``'s console is open; the queue counts agents online."""
-    from chatbot.selectors import PRESENCE_TIMEOUT
-
     now = timezone.now()
     presence, created = AgentPresence.objects.get_or_create(
         user_id=agent.pk, defaults={"last_seen": now}

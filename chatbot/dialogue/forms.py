@@ -87,14 +87,14 @@ def finish_cancel(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
         return Turn(
             ctx.say("cancel_not_possible", order=order_context(order)), done=True
         )
-    if "confirm" not in form["slots"]:
-        return ask_confirm(
-            form, f"Cancel order {order.number}?", "Yes, cancel it", "No, keep it"
-        )
-    if not form["slots"]["confirm"]:
-        return Turn(ctx.say("form_abandoned"), done=True)
-    ctx.order_action = OrderAction("cancel", order.pk)
-    return Turn(ctx.say("cancel_done", order=order_context(order)), done=True)
+    return confirmed(
+        OrderAction("cancel", order.pk),
+        order,
+        form,
+        ctx,
+        question=(f"Cancel order {order.number}?", "Yes, cancel it", "No, keep it"),
+        done="cancel_done",
+    )
 
 
 def finish_return(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
@@ -104,14 +104,32 @@ def finish_return(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
             ctx.say("return_not_possible", order=order_context(order), reason=reason),
             done=True,
         )
+    return confirmed(
+        OrderAction("return", order.pk),
+        order,
+        form,
+        ctx,
+        question=(f"Start a return for order {order.number}?", "Yes, start it", "No"),
+        done="return_started",
+    )
+
+
+def confirmed(
+    action: OrderAction,
+    order: Order,
+    form: dict[str, Any],
+    ctx: Deciding,
+    *,
+    question: tuple[str, str, str],
+    done: str,
+) -> Turn:
+    """Ask before changing an order; on a yes, leave the change to the service."""
     if "confirm" not in form["slots"]:
-        return ask_confirm(
-            form, f"Start a return for order {order.number}?", "Yes, start it", "No"
-        )
+        return ask_confirm(form, *question)
     if not form["slots"]["confirm"]:
         return Turn(ctx.say("form_abandoned"), done=True)
-    ctx.order_action = OrderAction("return", order.pk)
-    return Turn(ctx.say("return_started", order=order_context(order)), done=True)
+    ctx.order_action = action
+    return Turn(ctx.say(done, order=order_context(order)), done=True)
 
 
 def ask_confirm(form: dict[str, Any], question: str, yes: str, no: str) -> Turn:

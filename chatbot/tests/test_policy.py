@@ -30,18 +30,9 @@ from chatbot.models import Article, Order
 from classifier.serving import Classification
 from recommender.models import Product
 from recommender.search import Constraints, parse_constraints
+from tests.chat import said
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-
-
-def said(key: str, text: str) -> bool:
-    """Whether ``text`` is one of the variations of the response ``key``."""
-    for template in defaults()[key]:
-        parts = re.split(r"\{\w+(?:\.\w+)?\}", template)
-        pattern = ".*?".join(re.escape(part) for part in parts)
-        if re.search(pattern, text, flags=re.DOTALL):
-            return True
-    return False
 
 
 def reading(
@@ -245,7 +236,7 @@ def test_it_takes_a_correction_in_the_middle_of_a_form(shop):
     first = chat.turn("can you track my parcel NW-10236", reading("track_order"))
     assert said("ask_order_email", first.reply.text)
     corrected = chat.turn("sorry, actually the order number is NW-10234", None)
-    assert said("form_corrected", corrected.reply.text)
+    assert said("form_corrected", corrected.reply.text, within=True)
     answer = chat.turn("alice@example.com", None)
     assert said("order_tracking", answer.reply.text)
     assert "1Z999AA10123456784" in answer.reply.text
@@ -350,7 +341,7 @@ def test_an_answer_that_fits_no_form_field_is_asked_again(shop):
 
 def test_it_answers_a_shipping_question_from_the_help_centre(shop):
     answer = Chat(shop).turn("how long does delivery take?", reading("shipping_time"))
-    assert said("kb_answer_intro", answer.reply.text)
+    assert said("kb_answer_intro", answer.reply.text, within=True)
     assert "3 to 5 working days" in answer.reply.text
     assert answer.reply.payload["article"] == {
         "title": "Shipping times",
@@ -466,7 +457,7 @@ def test_a_complaint_or_frustration_goes_to_a_person(shop):
     )
     assert complaint.handoff == "complaint"
     assert frustrated.handoff == "frustration"
-    assert said("complaint", frustrated.reply.text)
+    assert said("complaint", frustrated.reply.text, within=True)
 
 
 def test_pressing_talk_to_a_person_hands_over_with_a_context_pack(shop):
@@ -490,7 +481,7 @@ def test_a_second_failed_order_lookup_hands_over(shop):
     chat.turn("NW-22222", None)
     second = chat.turn("alice@example.com", None)
     assert second.handoff == "order lookup failed twice"
-    assert said("order_not_found", second.reply.text)
+    assert said("order_not_found", second.reply.text, within=True)
 
 
 def test_with_no_agent_online_it_takes_an_email_for_follow_up(shop):
