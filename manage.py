@@ -28,7 +28,15 @@ def execute_with_embedded_servers(argv: list[str]) -> None:
     or start them for this command; they reach the settings as DATABASE_URL and
     REDIS_URL. Imported only here, so that production (no dev extra, no devserver
     package in the image) never imports it."""
-    from devserver.embedded import StartError, servers_in_environment
+    try:
+        from devserver.embedded import StartError, servers_in_environment
+    except ModuleNotFoundError as error:
+        if error.name != "devserver":
+            raise
+        sys.exit(
+            "Configuration error: DATABASE_URL/REDIS_URL: unset, and this install "
+            "has no development servers; set both"
+        )
 
     try:
         with servers_in_environment(reuse_running=True):
