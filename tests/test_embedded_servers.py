@@ -71,21 +71,21 @@ def test_it_refuses_a_second_server_on_the_same_data(tmp_path):
     assert first.process is None
 
 
-def test_manage_py_starts_and_stops_the_servers_itself_in_development(tmp_path):
-    env = development_env(tmp_path)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from django.db import connection; connection.ensure_connection();"
-            "print('connected', connection.settings_dict['NAME'])",
-        ],
+def manage_shell(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def test_manage_py_starts_and_stops_the_servers_itself_in_development(tmp_path):
+    result = manage_shell(
+        "from django.db import connection; connection.ensure_connection();"
+        "print('connected', connection.settings_dict['NAME'])",
+        development_env(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     assert "connected concierge" in result.stdout
@@ -98,18 +98,8 @@ def test_manage_py_reuses_the_servers_of_a_running_make_run(tmp_path, monkeypatc
     for key in ("CONCIERGE_DATA_DIR", "CONCIERGE_PG_PORT", "CONCIERGE_REDIS_PORT"):
         monkeypatch.setenv(key, env[key])
     with embedded.embedded_servers() as urls:  # what `make run` starts
-        result = subprocess.run(
-            [
-                sys.executable,
-                "manage.py",
-                "shell",
-                "-c",
-                "from django.conf import settings; print(settings.DATABASE_URL)",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = manage_shell(
+            "from django.conf import settings; print(settings.DATABASE_URL)", env
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == urls["DATABASE_URL"]
