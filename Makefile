@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	touch $@
 
 run: $(VENV)/.installed
-	DEBUG=$${DEBUG:-1} $(PY) -m config.dev
+	DEBUG=$${DEBUG:-1} $(PY) -m devserver.run
 
 # Browser tests drive Debian's chromium; install it when it is missing and we may.
 browser-deps:

@@ -84,9 +84,10 @@ TEMPLATES = [
     },
 ]
 
-# --- Services -----------------------------------------------------------------
-# In development and tests the URLs come from the embedded PostgreSQL and Redis that
-# config.services starts (make run / make test); in production they must be set.
+# --- Database, Redis ----------------------------------------------------------
+# Required in production. In development `make run`, `python manage.py …` and the
+# test suite start embedded PostgreSQL and Redis and set both before the settings
+# are read; the settings only ever see the environment.
 DATABASE_URL = env_url(
     "DATABASE_URL", schemes=("postgres", "postgresql", "pgsql"), required=not DEBUG
 )
@@ -94,13 +95,11 @@ REDIS_URL = env_url(
     "REDIS_URL", schemes=("redis", "rediss", "unix"), required=not DEBUG
 )
 if DATABASE_URL is None or REDIS_URL is None:
-    # DEBUG without URLs: `python manage.py …` starts the embedded services itself;
-    # reaching this point means settings were imported some other way.
-    from config.services import dev_service_urls
-
-    _urls = dev_service_urls()
-    DATABASE_URL = DATABASE_URL or _urls["DATABASE_URL"]
-    REDIS_URL = REDIS_URL or _urls["REDIS_URL"]
+    raise EnvError(
+        "DATABASE_URL/REDIS_URL: unset; in development `make run` and "
+        "`python manage.py …` start embedded servers and set them, any other "
+        "process needs them set"
+    )
 
 DATABASES = {
     "default": dj_database_url.parse(

