@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ml.encoder import get_encoder
 from ml.torch_utils import file_sha256
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ class Calibration:
 
 
 def _torch() -> Any:
+    """torch, imported on first use: serving and the tasks import this module."""
     import torch
 
     return torch
@@ -342,7 +344,7 @@ class IntentModel:
         Returns:
             The folder.
         """
-        from safetensors.torch import save_file
+        from safetensors.torch import save_file  # loads torch: see _torch
 
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
@@ -392,7 +394,7 @@ class IntentModel:
         Returns:
             The model, ready to predict.
         """
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # loads torch: see _torch
 
         path = Path(directory)
         manifest_path = path / MANIFEST_FILE
@@ -416,7 +418,7 @@ class IntentModel:
             transformer: Any
             tokenizer: Any
             if finetuned:
-                from transformers import AutoModel, AutoTokenizer
+                from transformers import AutoModel, AutoTokenizer  # loads torch
 
                 encoder_dir = str(path / ENCODERS_DIR / str(i))
                 transformer = AutoModel.from_pretrained(
@@ -456,8 +458,6 @@ def base_transformer(
     encoder_path: str | os.PathLike[str] | None, *, copy_weights: bool
 ) -> tuple[Any, Any]:
     """The shared encoder's transformer and tokenizer (a private copy to fine-tune)."""
-    from ml.encoder import get_encoder
-
     encoder = get_encoder(encoder_path)
     transformer = encoder.model[0].auto_model
     if copy_weights:

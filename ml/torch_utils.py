@@ -1,6 +1,6 @@
 """Helpers the model apps' training and the benchmarks share.
 
-Cheap to import: torch and the encoder load inside the functions that use them, so
+Cheap to import: torch loads inside the functions that use it, so
 ``classifier.model`` stays free of torch until a model is built or loaded.
 """
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ml.encoder import get_encoder
 
 __all__ = ["Progress", "encode_texts", "file_sha256", "no_progress", "torch_threads"]
 
@@ -55,8 +57,6 @@ def encode_texts(
     Returns:
         ``(len(texts), dim)`` float32, L2-normalized.
     """
-    from ml.encoder import get_encoder  # the encoder loads torch
-
     encoder = get_encoder()
     chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
     parts = [
