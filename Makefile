@@ -45,8 +45,9 @@ typecheck: $(VENV)/.installed
 
 check: lint typecheck test
 
-# Benchmarks on ../shared/data (not part of `make test`); DEBUG=1 lets manage.py
-# start the embedded services it needs.
+# Benchmarks on ../shared/data (not part of `make test`): the commands run the
+# benchmarks package, whose needs are the bench extra (part of dev). DEBUG=1 lets
+# manage.py start the embedded services it needs.
 DATA ?= ../shared/data
 bench-intents: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py evaluate_intents --train $(DATA)/intents/banking77/train.csv \

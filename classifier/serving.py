@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from classifier.model import IntentModel
 from ml.models import ModelVersion
 from ml.registry import LiveModel
 
@@ -20,13 +20,11 @@ class Classification:
     model_version: str
 
 
-def _load(path: Path) -> Any:
-    from classifier.pipeline import IntentModel  # torch loads on first use only
-
+def _load(path: Path) -> IntentModel:
     return IntentModel.load(path)
 
 
-live_model: LiveModel[Any] = LiveModel(ModelVersion.Kind.INTENT, _load)
+live_model: LiveModel[IntentModel] = LiveModel(ModelVersion.Kind.INTENT, _load)
 
 
 def classify(text: str) -> Classification | None:

@@ -20,6 +20,7 @@ def train_recommender(activate: bool = True) -> int:
     Runs on the "training" queue (settings route ``*.train_*`` there). Running it
     twice registers two versions; only one that does no worse is activated.
     """
-    from recommender.services import recommender_train
+    # Training loads torch; the web process imports this module too.
+    from recommender.training import recommender_train
 
     return recommender_train(activate=activate).pk

@@ -111,11 +111,11 @@ def demo_intent_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     full pipeline with fine-tuning is measured by the benchmarks instead.
     """
     from classifier import datasets
-    from classifier.pipeline import train_intent_model
+    from classifier.training import fit_intent_model
 
     intent_set = datasets.read(Path(__file__).parent.parent / DEMO_INTENTS)
     texts, labels = zip(*intent_set.examples, strict=True)
-    model = train_intent_model(list(texts), list(labels), finetune_epochs=0, seed=0)
+    model = fit_intent_model(list(texts), list(labels), finetune_epochs=0, seed=0)
     return model.save(tmp_path_factory.mktemp("intent-model"))
 
 

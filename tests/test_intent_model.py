@@ -181,6 +181,10 @@ def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
+def evaluate_args(train: Path, test: Path, out: Path) -> list[str]:
+    return ["--train", str(train), "--test", str(test), "--json", str(out)]
+
+
 @pytest.fixture
 def csv_files(tmp_path):
     rows = [(t, name) for name, texts in SMALL.items() for t in texts]
@@ -200,12 +204,7 @@ def test_evaluate_intents_writes_metrics_and_plots_and_leaves_the_registry_alone
     out = tmp_path / "results" / "small.json"
     call_command(
         "evaluate_intents",
-        "--train",
-        str(train),
-        "--test",
-        str(test),
-        "--json",
-        str(out),
+        *evaluate_args(train, test, out),
         "--epochs",
         "0",
         verbosity=0,
@@ -261,12 +260,7 @@ def test_evaluate_intents_names_the_file_and_line_of_bad_input(
     with pytest.raises(CommandError, match=error):
         call_command(
             "evaluate_intents",
-            "--train",
-            str(train),
-            "--test",
-            str(test),
-            "--json",
-            str(train.parent / "out.json"),
+            *evaluate_args(train, test, train.parent / "out.json"),
             "--epochs",
             "0",
         )
@@ -282,7 +276,7 @@ def test_training_options_out_of_range_are_refused_before_training(
 ):
     train, test = csv_files
     out = train.parent / "out.json"
-    args = ["--train", str(train), "--test", str(test), "--json", str(out)]
+    args = evaluate_args(train, test, out)
     with pytest.raises(CommandError, match=f"argument {option}: expected a whole"):
         call_command("evaluate_intents", *args, option, value)
     with pytest.raises(CommandError, match=f"argument {option}: expected a whole"):

@@ -12,8 +12,8 @@ from chatbot.dialogue.knowledge import best_article
 from chatbot.dialogue.responses import say
 from chatbot.models import Article, Order
 from recommender import search
-from recommender.hybrid import recommend_for
 from recommender.models import Interaction
+from recommender.serving import recommend_for
 
 VIEWING_WINDOW = timedelta(minutes=30)
 CART_WINDOW = timedelta(days=1)

@@ -26,7 +26,7 @@ def model_dir(settings: Any, tmp_path: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_live_model() -> Iterator[None]:
-    from recommender.hybrid import live_model
+    from recommender.serving import live_model
 
     live_model.reset()
     yield

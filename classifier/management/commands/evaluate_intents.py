@@ -8,7 +8,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from classifier.datasets import DatasetError
-from classifier.evaluation import evaluate
 from classifier.management.options import add_training_options, training_overrides
 
 
@@ -27,6 +26,9 @@ class Command(BaseCommand):
         add_training_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Benchmarks (and matplotlib) load only when this command runs.
+        from benchmarks.intents import evaluate
+
         overrides = training_overrides(options)
         bar: Any = None
 

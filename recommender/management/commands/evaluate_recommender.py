@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 DEFAULT_OUT = Path("benchmarks/results/recsys_amazon_office.json")
 
@@ -36,8 +37,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from recommender.collaborative import TrainConfig
-        from recommender.evaluation import DataError, run_benchmark
+        # Benchmarks (and torch) load only when this command runs.
+        from benchmarks.recommender import DataError, run_benchmark
+        from recommender.model import TrainConfig
 
         # call_command() passes strings through without the parser's type=Path.
         paths = {key: Path(options[key]) for key in ("items", "interactions", "json")}
@@ -70,8 +72,6 @@ class Command(BaseCommand):
     def _progress(
         self, items: Iterable[Any], desc: str, total: int | None
     ) -> Iterable[Any]:
-        from tqdm import tqdm
-
         return tqdm(items, desc=desc, total=total, file=self.stderr._out, leave=False)
 
     @staticmethod

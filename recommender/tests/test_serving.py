@@ -9,11 +9,11 @@ import pytest
 
 from ml import registry
 from ml.models import ModelVersion
-from recommender.hybrid import live_model, recommend_for
 from recommender.models import Interaction, Product
-from recommender.services import recommender_train
+from recommender.serving import live_model, recommend_for
 from recommender.tasks import train_recommender
 from recommender.tests.conftest import GROUPS, chain_sequences, group_vectors
+from recommender.training import recommender_train
 
 pytestmark = pytest.mark.django_db
 PER_GROUP = 6

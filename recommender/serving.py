@@ -23,7 +23,7 @@ from ml.registry import LiveModel
 from recommender.models import Interaction, Product
 
 if TYPE_CHECKING:
-    from recommender.collaborative import Reason, RecommenderModel
+    from recommender.model import Reason, RecommenderModel
 
 __all__ = ["live_model", "recommend_for"]
 
@@ -32,8 +32,8 @@ POPULAR_DAYS = 30
 
 
 def _load(path: Path) -> RecommenderModel:
-    # torch is imported on first use, never when a view or consumer imports this.
-    from recommender.collaborative import RecommenderModel
+    # torch loads on first use, never when a view or consumer imports this module.
+    from recommender.model import RecommenderModel
 
     return RecommenderModel.load(path)
 

@@ -1,4 +1,4 @@
-"""Unit tests of the intent pipeline (pure PyTorch, tiny data, real encoder)."""
+"""Unit tests of the intent model and its training (tiny data, real encoder)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifier.pipeline import (
-    OOS_LABEL,
-    IntentModel,
-    Prediction,
-    TrainConfig,
+from classifier.model import OOS_LABEL, IntentModel, Prediction, TrainConfig
+from classifier.training import (
     _fit_temperature,
     _stratified_split,
-    train_intent_model,
+    fit_intent_model,
 )
 from ml.encoder import Encoder, get_encoder
 
@@ -88,7 +85,7 @@ def frozen_model(encoder: Encoder) -> IntentModel:
     texts += OOS
     labels += [OOS_LABEL] * len(OOS)
     val_texts, val_labels = _pairs(VAL)
-    return train_intent_model(
+    return fit_intent_model(
         texts, labels, val_texts=val_texts, val_labels=val_labels, seed=0, **FAST
     )
 
@@ -178,7 +175,7 @@ def test_it_fine_tunes_an_ensemble_and_saves_every_member(
     texts, labels = _pairs(TRAIN)
     before = encoder.encode_uncached(["where is my order"])
     calls: list[tuple[int, int]] = []
-    model = train_intent_model(
+    model = fit_intent_model(
         texts,
         labels,
         seed=1,
@@ -247,10 +244,10 @@ def test_it_applies_keyword_overrides_and_rejects_unknown_ones(
 ) -> None:
     texts, labels = _pairs(TRAIN)
     with pytest.raises(TypeError, match="no_such_option"):
-        train_intent_model(texts, labels, no_such_option=1)
+        fit_intent_model(texts, labels, no_such_option=1)
     with pytest.raises(ValueError, match="ensemble_size must be at least 1"):
-        train_intent_model(texts, labels, ensemble_size=0)
-    model = train_intent_model(
+        fit_intent_model(texts, labels, ensemble_size=0)
+    model = fit_intent_model(
         texts, labels, config=TrainConfig(head_epochs=5), finetune_epochs=0
     )
     assert model.config.head_epochs == 5
@@ -272,17 +269,17 @@ def test_it_rejects_bad_training_data(
     texts: list[str], labels: list[str], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        train_intent_model(texts, labels, **FAST)
+        fit_intent_model(texts, labels, **FAST)
 
 
 def test_it_rejects_validation_intents_never_trained(encoder: Encoder) -> None:
     texts, labels = _pairs(TRAIN)
     with pytest.raises(ValueError, match="never shows"):
-        train_intent_model(
+        fit_intent_model(
             texts, labels, val_texts=["hi"], val_labels=["greeting"], **FAST
         )
     with pytest.raises(ValueError, match="both"):
-        train_intent_model(texts, labels, val_texts=["hi"], **FAST)
+        fit_intent_model(texts, labels, val_texts=["hi"], **FAST)
 
 
 def test_a_time_budget_cuts_every_member_short_but_still_trains_them_all(
@@ -290,7 +287,7 @@ def test_a_time_budget_cuts_every_member_short_but_still_trains_them_all(
 ) -> None:
     texts, labels = _pairs(TRAIN)
     steps: list[int] = []
-    model = train_intent_model(
+    model = fit_intent_model(
         texts,
         labels,
         finetune_epochs=50,

@@ -1,12 +1,11 @@
-"""Offline evaluation of the recommender: chronological leave-one-out, full ranking.
+"""The recommender benchmark: ``evaluate_recommender``'s whole run on data files.
 
-The protocol of ``shared/data/README.md``: each user's last interaction is the test
-target, the one before it the validation target (hyper-parameters and early stopping),
-every item is ranked and the user's earlier items are masked. HR@10 and NDCG@10 for
-our model and, on the same split in the same run, popularity, ItemKNN and implicit's
-ALS; plus a cold-start score with 20 % of the items held out of training.
-
-Pure numpy / PyTorch; no Django import, so the management command and tests share it.
+The protocol of ``shared/data/README.md`` (:mod:`recommender.metrics`): each user's
+last interaction is the test target, the one before it the validation target
+(hyper-parameters and early stopping), every item is ranked and the user's earlier
+items are masked. HR@10 and NDCG@10 for our model and, on the same split in the
+same run, popularity, ItemKNN and implicit's ALS, item-to-item transitions and text
+similarity; plus a cold-start score with 20 % of the items held out of training.
 """
 
 from __future__ import annotations
@@ -20,33 +19,32 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
+from implicit.als import AlternatingLeastSquares
+from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
+
+from ml.torch_utils import Progress, encode_texts, no_progress, torch_threads
+from recommender.metrics import Scorer, Split, leave_one_out, rank_metrics
+from recommender.model import RecommenderModel, TrainConfig
+from recommender.training import fit_recommender
 
 __all__ = [
-    "Case",
     "DataError",
-    "Split",
     "als_scorer",
     "content_scorer",
     "item_text",
     "itemknn_scorer",
-    "leave_one_out",
     "popularity_scorer",
-    "rank_metrics",
     "read_interactions",
     "read_items",
     "run_benchmark",
     "transition_scorer",
 ]
 
-K = 10
-# (histories) -> scores, shape (len(histories), n_items); histories are item indices.
-Scorer = Callable[[Sequence[Sequence[int]]], np.ndarray]
-Progress = Callable[[Iterable[Any], str, int | None], Iterable[Any]]
 INTERACTION_COLUMNS = ("user", "item", "position")
 
 
@@ -163,95 +161,10 @@ def read_interactions(
     return sequences, skipped
 
 
-# --- Split and metrics --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    """One ranking task: given ``history`` (item indices), find ``target``."""
-
-    user: Any
-    history: tuple[int, ...]
-    target: int
-
-
-@dataclass
-class Split:
-    """Training sequences (all but the last two items) and the held-out cases."""
-
-    train: dict[Any, list[int]]
-    valid: list[Case] = field(default_factory=list)
-    test: list[Case] = field(default_factory=list)
-
-
-def leave_one_out(sequences: Mapping[Any, Sequence[int]]) -> Split:
-    """Chronological leave-one-out.
-
-    Args:
-        sequences: user → item indices in time order.
-
-    Returns:
-        Users with three or more items give a validation case (history: all but the
-        last two) and a test case (history: all but the last); users with two give a
-        test case only; training keeps everything before the held-out targets.
-    """
-    split = Split(train={})
-    for user, items in sequences.items():
-        items = list(items)
-        if len(items) >= 3:
-            split.train[user] = items[:-2]
-            split.valid.append(Case(user, tuple(items[:-2]), items[-2]))
-            split.test.append(Case(user, tuple(items[:-1]), items[-1]))
-        elif len(items) == 2:
-            split.train[user] = items[:1]
-            split.test.append(Case(user, tuple(items[:1]), items[1]))
-        elif items:
-            split.train[user] = items
-    return split
-
-
-def rank_metrics(
-    scorer: Scorer,
-    cases: Sequence[Case],
-    *,
-    k: int = K,
-    batch_size: int = 512,
-) -> dict[str, float]:
-    """HR@k and NDCG@k over full rankings with the history masked.
-
-    Args:
-        scorer: scores every item for a batch of histories.
-        cases: the ranking tasks.
-        k: the cut-off.
-        batch_size: histories scored at once.
-
-    Returns:
-        ``{"hr@k", "ndcg@k", "cases"}``. A tie with the target counts against it
-        (a model that scores everything alike must not look lucky).
-    """
-    hits = 0.0
-    gain = 0.0
-    for start in range(0, len(cases), batch_size):
-        batch = cases[start : start + batch_size]
-        scores = np.array(scorer([c.history for c in batch]), dtype=np.float64)
-        for row, case in zip(scores, batch, strict=True):
-            target = row[case.target]
-            masked = [i for i in case.history if i != case.target]
-            row[masked] = -np.inf
-            rank = int(np.sum(row > target)) + int(np.sum(row == target)) - 1
-            if rank < k:
-                hits += 1
-                gain += 1.0 / math.log2(rank + 2)
-    n = max(len(cases), 1)
-    return {f"hr@{k}": hits / n, f"ndcg@{k}": gain / n, "cases": len(cases)}
-
-
 # --- Baselines ----------------------------------------------------------------------
 
 
 def _user_item_matrix(train: Mapping[Any, Sequence[int]], n_items: int) -> Any:
-    from scipy.sparse import csr_matrix
-
     rows, cols = [], []
     for row, items in enumerate(train.values()):
         for item in set(items):
@@ -330,10 +243,6 @@ def als_scorer(
     Returns:
         A scorer: least-squares user factors for each history, dot the item factors.
     """
-    from implicit.als import AlternatingLeastSquares
-    from scipy.sparse import csr_matrix
-    from threadpoolctl import threadpool_limits
-
     # implicit runs its own threads; BLAS threads on top of them oversubscribe.
     blas = threadpool_limits(1, "blas")
     model = AlternatingLeastSquares(
@@ -421,10 +330,6 @@ def content_scorer(vectors: np.ndarray, *, decay: float = 0.7) -> Scorer:
 # --- The benchmark ------------------------------------------------------------------
 
 
-def _plain(items: Iterable[Any], desc: str, total: int | None) -> Iterable[Any]:
-    return items
-
-
 def _best(
     candidates: Iterable[tuple[dict[str, Any], Callable[[], Scorer]]],
     split: Split,
@@ -450,27 +355,6 @@ def _best(
     }
 
 
-def _encode(texts: list[str], progress: Progress, *, threads: int) -> np.ndarray:
-    import torch
-
-    from ml.encoder import get_encoder
-
-    encoder = get_encoder()
-    # The encoder's own thread cap suits a web process; a batch job on a shared
-    # machine runs faster with fewer threads than cores (OpenMP threads spin-wait).
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        chunks = [texts[i : i + 256] for i in range(0, len(texts), 256)]
-        parts = [
-            encoder.encode_uncached(chunk)
-            for chunk in progress(chunks, "embed item texts", len(chunks))
-        ]
-    finally:
-        torch.set_num_threads(before)
-    return np.concatenate(parts) if parts else np.zeros((0, encoder.dim), np.float32)
-
-
 def run_benchmark(
     items_path: str | os.PathLike[str],
     interactions_path: str | os.PathLike[str],
@@ -487,7 +371,7 @@ def run_benchmark(
         interactions_path: ``interactions.csv``.
         seed: for the model, ALS and the choice of cold items.
         cold_fraction: share of items held out of training for the cold-start score.
-        config: a :class:`recommender.collaborative.TrainConfig` (defaults if None).
+        config: a :class:`recommender.model.TrainConfig` (defaults if None).
         progress: wraps long loops, ``(iterable, desc, total)`` (e.g. tqdm).
 
     Returns:
@@ -497,9 +381,7 @@ def run_benchmark(
     Raises:
         DataError: a malformed input row (file and line in the message).
     """
-    from recommender import collaborative
-
-    progress = progress or _plain
+    progress = progress or no_progress
     started = time.monotonic()
     texts = read_items(items_path)
     sequences, skipped = read_interactions(interactions_path, items=texts)
@@ -532,9 +414,10 @@ def run_benchmark(
         ),
         "seed": seed,
     }
-    config = config or collaborative.TrainConfig()
+    config = config or TrainConfig()
     timer = time.monotonic()
-    vectors = _encode(list(texts.values()), progress, threads=config.threads)
+    with torch_threads(config.threads):
+        vectors = encode_texts(list(texts.values()), progress=progress)
     results["embed_seconds"] = round(time.monotonic() - timer, 1)
 
     models: dict[str, Any] = {}
@@ -606,9 +489,9 @@ def run_benchmark(
     valid = [
         ([item_ids[i] for i in c.history], item_ids[c.target]) for c in split.valid
     ]
-    timer = time.monotonic()
-    model = collaborative.train(
-        train,
+    # The main run and the cold-start run differ only in their training sequences.
+    fit: Callable[[dict[Any, list[str]]], RecommenderModel] = partial(
+        fit_recommender,
         item_texts=texts,
         item_vectors=vectors,
         validation=valid,
@@ -616,6 +499,8 @@ def run_benchmark(
         progress=progress,
         seed=seed,
     )
+    timer = time.monotonic()
+    model = fit(train)
     train_seconds = time.monotonic() - timer
     if model.item_ids != item_ids:
         raise AssertionError("the model's item order differs from the file's")
@@ -644,14 +529,11 @@ def run_benchmark(
 
     results["cold_start"] = _cold_start(
         split,
-        valid=valid,
+        fit=fit,
         item_ids=item_ids,
-        texts=texts,
         vectors=vectors,
         decay=decay,
         fraction=cold_fraction,
-        config=config,
-        progress=progress,
         seed=seed,
     )
     results["total_seconds"] = round(time.monotonic() - started, 1)
@@ -661,19 +543,18 @@ def run_benchmark(
 def _cold_start(
     split: Split,
     *,
-    valid: list[tuple[list[str], str]],
+    fit: Callable[[dict[Any, list[str]]], RecommenderModel],
     item_ids: list[str],
-    texts: Mapping[str, str],
     vectors: np.ndarray,
     decay: float,
     fraction: float,
-    config: Any,
-    progress: Progress,
     seed: int,
 ) -> dict[str, Any]:
-    """Hold ``fraction`` of the items out of training; rank them on test cases."""
-    from recommender import collaborative
+    """Hold ``fraction`` of the items out of training; rank them on test cases.
 
+    ``fit`` trains on the sequences it is given with the main run's texts, vectors,
+    validation cases and config.
+    """
     n_items = len(item_ids)
     rng = random.Random(seed)
     cold = set(rng.sample(range(n_items), round(fraction * n_items)))
@@ -681,20 +562,12 @@ def _cold_start(
         u: [item_ids[i] for i in s if i not in cold] for u, s in split.train.items()
     }
     train = {u: s for u, s in train.items() if s}
-    # Validation (``valid``, the main run's) keeps the cases whose target is held
-    # out: they tune how far to trust text for items never seen in training (as a
-    # new product would be).
+    # Validation (the main run's) keeps the cases whose target is held out: they
+    # tune how far to trust text for items never seen in training (as a new
+    # product would be).
     cases = [c for c in split.test if c.target in cold]
     timer = time.monotonic()
-    model = collaborative.train(
-        train,
-        item_texts=texts,
-        item_vectors=vectors,
-        validation=valid,
-        config=config,
-        progress=progress,
-        seed=seed,
-    )
+    model = fit(train)
     warm_cases = [c for c in split.test if c.target not in cold]
     return {
         "held_out_items": len(cold),

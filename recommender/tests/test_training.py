@@ -1,4 +1,4 @@
-"""The collaborative model on its own: training, ranking, reasons, cold start, files."""
+"""The recommender model on its own: training, ranking, reasons, cold start, files."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from recommender.collaborative import (
-    RecommenderModel,
-    TrainConfig,
-    sequences_from_triples,
-    train,
-)
+from recommender.model import RecommenderModel, TrainConfig
 from recommender.tests.conftest import GROUPS, chain_sequences, group_vectors
+from recommender.training import fit_recommender, sequences_from_triples
 
 PER_GROUP = 6
 FAST = TrainConfig(
@@ -35,7 +31,9 @@ def world() -> tuple[dict[str, list[str]], dict[str, str], np.ndarray]:
 @pytest.fixture(scope="module")
 def model(world) -> RecommenderModel:
     sequences, texts, vectors = world
-    return train(sequences, item_texts=texts, item_vectors=vectors, config=FAST)
+    return fit_recommender(
+        sequences, item_texts=texts, item_vectors=vectors, config=FAST
+    )
 
 
 def test_it_learns_what_comes_next(model):
@@ -79,7 +77,9 @@ def test_a_new_item_is_ranked_by_its_text(world):
     # The new jacket's text embedding is the same as jacket-4's; nobody bought it.
     vectors = np.vstack([vectors, vectors[4]])
     config = TrainConfig(**{**FAST.__dict__, "content_weight": 8.0})
-    model = train(sequences, item_texts=texts, item_vectors=vectors, config=config)
+    model = fit_recommender(
+        sequences, item_texts=texts, item_vectors=vectors, config=config
+    )
     assert not model.is_warm("jacket-new") and model.is_warm("jacket-4")
     found = {
         item: reason
@@ -94,7 +94,7 @@ def test_validation_picks_the_best_epoch_and_the_content_blend(world):
     train_part = {u: s[:-1] for u, s in sequences.items()}
     validation = [(s[:-1], s[-1]) for s in sequences.values()]
     config = TrainConfig(**{**FAST.__dict__, "epochs": 6, "patience": 2})
-    model = train(
+    model = fit_recommender(
         train_part,
         item_texts=texts,
         item_vectors=vectors,
@@ -124,7 +124,7 @@ def test_it_trains_from_interaction_triples_and_without_texts():
     triples = [("u1", "b", 2), ("u1", "a", 1), ("u2", "a", 0), ("u2", "b", 5)]
     assert sequences_from_triples(triples) == {"u1": ["a", "b"], "u2": ["a", "b"]}
     config = TrainConfig(**{**FAST.__dict__, "epochs": 2})
-    model = train(triples, config=config)
+    model = fit_recommender(triples, config=config)
     assert model.item_ids == ["a", "b"]
     assert model.content is None
     assert [item for item, _, _ in model.recommend(["a"], k=5)] == ["b"]

@@ -1,4 +1,5 @@
-"""The evaluation protocol and the ``evaluate_recommender`` command on tiny files."""
+"""The recommender benchmark's readers, baselines and the ``evaluate_recommender``
+command, on tiny files."""
 
 from __future__ import annotations
 
@@ -9,14 +10,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from recommender.evaluation import (
-    Case,
-    leave_one_out,
-    popularity_scorer,
-    rank_metrics,
-    read_interactions,
-    read_items,
-)
+from benchmarks.recommender import popularity_scorer, read_interactions, read_items
 from recommender.tests.conftest import GROUPS
 
 PER_GROUP = 8
@@ -52,25 +46,6 @@ def write_interactions(path: Path, *, extra: tuple[str, ...] = ()) -> Path:
     rows.extend(extra)
     path.write_text("\n".join(rows) + "\n")
     return path
-
-
-def test_leave_one_out_holds_out_the_last_two_items_in_time_order():
-    split = leave_one_out({"a": [1, 2, 3, 4], "b": [5, 6], "c": [7]})
-    assert split.train == {"a": [1, 2], "b": [5], "c": [7]}
-    assert split.valid == [Case("a", (1, 2), 3)]
-    assert split.test == [Case("a", (1, 2, 3), 4), Case("b", (5,), 6)]
-
-
-def test_rank_metrics_masks_the_history_and_counts_ties_against_the_target():
-    def scorer(histories):
-        return np.array([[5.0, 4.0, 3.0, 3.0]] * len(histories))
-
-    # Item 0 is in the history and masked, so item 1 ranks first.
-    assert rank_metrics(scorer, [Case("u", (0,), 1)], k=1)["hr@1"] == 1.0
-    # Item 2 ties with item 3: counted as second, out of the top 1.
-    assert rank_metrics(scorer, [Case("u", (0, 1), 2)], k=1)["hr@1"] == 0.0
-    ndcg = rank_metrics(scorer, [Case("u", (0, 1), 2)], k=2)["ndcg@2"]
-    assert ndcg == pytest.approx(1 / np.log2(3))
 
 
 def test_popularity_ranks_by_training_counts():
@@ -118,13 +93,34 @@ def test_the_command_writes_every_model_and_the_cold_start(tmp_path, encoder):
     assert result["models"]["ours"]["training"]["train_seconds"] > 0
 
 
-def test_the_command_names_the_file_and_line_of_a_malformed_row(tmp_path):
+@pytest.mark.parametrize(
+    ("broken", "content", "error"),
+    [
+        (
+            "interactions.csv",
+            "user,item,position\nu1,shoe-1,0\nu1,shoe-2,1\nu1,shoe-3,soon\n",
+            r"interactions\.csv:4: position 'soon'",
+        ),
+        (
+            "items.jsonl",
+            '{"item": "a", "title": "A"}\n{"item": "b", "title": \n',
+            r"items\.jsonl:2: not JSON",
+        ),
+        (
+            "interactions.csv",
+            "user,item,position\nu1,shoe-1,0\nu1,shoe-2\n",
+            r"interactions\.csv:3: expected 3 fields",
+        ),
+    ],
+    ids=["a-malformed-position", "a-broken-item", "a-missing-column"],
+)
+def test_the_command_names_the_file_and_line_of_bad_input(
+    tmp_path, broken, content, error
+):
     items = write_items(tmp_path / "items.jsonl")
-    interactions = tmp_path / "interactions.csv"
-    interactions.write_text(
-        "user,item,position\nu1,shoe-1,0\nu1,shoe-2,1\nu1,shoe-3,soon\n"
-    )
-    with pytest.raises(CommandError, match=r"interactions\.csv:4: position 'soon'"):
+    interactions = write_interactions(tmp_path / "interactions.csv")
+    (tmp_path / broken).write_text(content)
+    with pytest.raises(CommandError, match=error):
         call_command(
             "evaluate_recommender",
             items=str(items),
@@ -133,31 +129,3 @@ def test_the_command_names_the_file_and_line_of_a_malformed_row(tmp_path):
             verbosity=0,
         )
     assert not (tmp_path / "out.json").exists()
-
-
-def test_the_command_names_the_line_of_a_broken_item(tmp_path):
-    items = tmp_path / "items.jsonl"
-    items.write_text('{"item": "a", "title": "A"}\n{"item": "b", "title": \n')
-    interactions = write_interactions(tmp_path / "interactions.csv")
-    with pytest.raises(CommandError, match=r"items\.jsonl:2: not JSON"):
-        call_command(
-            "evaluate_recommender",
-            items=str(items),
-            interactions=str(interactions),
-            json=str(tmp_path / "out.json"),
-            verbosity=0,
-        )
-
-
-def test_the_command_refuses_a_missing_column(tmp_path):
-    items = write_items(tmp_path / "items.jsonl")
-    interactions = tmp_path / "interactions.csv"
-    interactions.write_text("user,item,position\nu1,shoe-1,0\nu1,shoe-2\n")
-    with pytest.raises(CommandError, match=r"interactions\.csv:3: expected 3 fields"):
-        call_command(
-            "evaluate_recommender",
-            items=str(items),
-            interactions=str(interactions),
-            json=str(tmp_path / "out.json"),
-            verbosity=0,
-        )
