@@ -57,7 +57,7 @@ def alice(db: Any) -> Any:
     """A customer."""
     from tests.factories import CustomerFactory
 
-    return CustomerFactory(name="Alice")
+    return CustomerFactory.create(name="Alice")
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def charlie(db: Any) -> Any:
     """Another customer, who must never see Alice's conversation."""
     from tests.factories import CustomerFactory
 
-    return CustomerFactory(name="Charlie")
+    return CustomerFactory.create(name="Charlie")
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def bob(db: Any) -> Any:
     """Support staff."""
     from tests.factories import StaffFactory
 
-    return StaffFactory(username="bob")
+    return StaffFactory.create(username="bob")
 
 
 @pytest.fixture(autouse=True)

@@ -62,7 +62,7 @@ def messages(public_id: str) -> list[tuple[int, str, str]]:
 
 @database_sync_to_async
 def customer_conversation(customer: Customer) -> Conversation:
-    return ConversationFactory(customer=customer)
+    return ConversationFactory.create(customer=customer)
 
 
 # --- connecting -------------------------------------------------------------------
@@ -233,7 +233,7 @@ async def test_it_records_a_product_event_as_an_interaction(chat):
     from recommender.models import Interaction
 
     ws, _session = chat
-    await database_sync_to_async(ProductFactory)(
+    await database_sync_to_async(ProductFactory.create)(
         sku="SKU-1", name="Tent", category="Outdoor", price="99.00", stock=3
     )
     await ws.send_json_to({"type": "event", "kind": "chat_click", "sku": "SKU-1"})

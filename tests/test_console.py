@@ -39,7 +39,7 @@ ORIGIN = (b"origin", b"http://testserver")
 @pytest.fixture
 def dave(db: Any) -> Any:
     """A second support agent."""
-    return StaffFactory(username="dave")
+    return StaffFactory.create(username="dave")
 
 
 def cookie_for(user: Any) -> tuple[bytes, bytes]:
@@ -49,7 +49,7 @@ def cookie_for(user: Any) -> tuple[bytes, bytes]:
 
 
 def waiting_conversation(customer: Customer, *, minutes_ago: int = 5) -> Conversation:
-    conversation = ConversationFactory(
+    conversation = ConversationFactory.create(
         customer=customer,
         status=Conversation.Status.WAITING_FOR_AGENT,
         waiting_since=timezone.now() - timedelta(minutes=minutes_ago),
@@ -62,8 +62,8 @@ def waiting_conversation(customer: Customer, *, minutes_ago: int = 5) -> Convers
             }
         },
     )
-    MessageFactory(conversation=conversation, text="I need a person")
-    MessageFactory(
+    MessageFactory.create(conversation=conversation, text="I need a person")
+    MessageFactory.create(
         conversation=conversation,
         sender="bot",
         text="Let me get someone.",
@@ -140,7 +140,7 @@ async def test_it_refuses_the_console_socket_to_a_customer_token(alice):
 
 
 async def test_it_refuses_the_console_socket_to_a_logged_in_non_staff_user():
-    user = await database_sync_to_async(StaffFactory)(
+    user = await database_sync_to_async(StaffFactory.create)(
         username="mallory", is_staff=False
     )
     header = await database_sync_to_async(cookie_for)(user)
@@ -169,7 +169,7 @@ async def test_it_refuses_a_staff_session_opened_from_a_widget_shop_origin(
 async def test_it_lists_waiting_conversations_first_longest_wait_on_top(
     alice, charlie, bob
 ):
-    chatting = await database_sync_to_async(ConversationFactory)(
+    chatting = await database_sync_to_async(ConversationFactory.create)(
         customer=alice, last_seq=1
     )
     newer = await database_sync_to_async(waiting_conversation)(alice, minutes_ago=1)
@@ -183,7 +183,9 @@ async def test_it_lists_waiting_conversations_first_longest_wait_on_top(
 
 
 async def test_it_updates_the_list_live_when_a_customer_writes(alice, bob):
-    conversation = await database_sync_to_async(ConversationFactory)(customer=alice)
+    conversation = await database_sync_to_async(ConversationFactory.create)(
+        customer=alice
+    )
     ws, hello = await console([await database_sync_to_async(cookie_for)(bob)])
     assert hello["conversations"] == []  # an empty conversation is not listed
     customer = await widget(alice, conversation)
@@ -507,7 +509,7 @@ def test_it_sends_anonymous_visitors_to_the_admin_login(client, url):
 
 @pytest.mark.parametrize("url", ["/console/", "/console/analytics/", "/admin/"])
 def test_it_keeps_logged_in_non_staff_users_out(client, url):
-    user = StaffFactory(username="mallory", is_staff=False)
+    user = StaffFactory.create(username="mallory", is_staff=False)
     client.force_login(user)
     response = client.get(url, secure=True)
     assert response.status_code == 302

@@ -24,7 +24,7 @@ def shop(live_stack, active_intent_model):
 
 @pytest.fixture
 def agent_online(db):
-    return AgentPresenceFactory().user
+    return AgentPresenceFactory.create().user
 
 
 @database_sync_to_async

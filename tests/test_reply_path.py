@@ -37,7 +37,7 @@ def confirming(form: str, order: Order) -> dict[str, Any]:
 
 
 def pressed_yes(conversation: Conversation) -> Message:
-    return MessageFactory(
+    return MessageFactory.create(
         conversation=conversation,
         text="Yes",
         payload={"postback": {"confirm": True}},
@@ -71,8 +71,8 @@ def decide_then(monkeypatch):
 
 
 def test_it_cancels_a_confirmed_order_and_stores_the_reply():
-    order = OrderFactory(number="NW-10238")
-    conversation = ConversationFactory(state=confirming("cancel", order))
+    order = OrderFactory.create(number="NW-10238")
+    conversation = ConversationFactory.create(state=confirming("cancel", order))
     reply = services.bot_reply(message_id=pressed_yes(conversation).pk)
     assert reply is not None and said("cancel_done", reply.text)
     order.refresh_from_db()
@@ -83,8 +83,8 @@ def test_it_cancels_a_confirmed_order_and_stores_the_reply():
 
 
 def test_an_order_that_shipped_while_the_bot_decided_is_not_cancelled(decide_then):
-    order = OrderFactory(number="NW-10238")
-    conversation = ConversationFactory(state=confirming("cancel", order))
+    order = OrderFactory.create(number="NW-10238")
+    conversation = ConversationFactory.create(state=confirming("cancel", order))
     message = pressed_yes(conversation)
     decisions = decide_then(
         lambda: Order.objects.filter(pk=order.pk).update(status=Order.Status.SHIPPED)
@@ -97,11 +97,11 @@ def test_an_order_that_shipped_while_the_bot_decided_is_not_cancelled(decide_the
 
 
 def test_it_starts_a_confirmed_return_once():
-    order = OrderFactory(
+    order = OrderFactory.create(
         number="NW-10235", status=Order.Status.DELIVERED, delivered_at=None
     )
     Order.objects.filter(pk=order.pk).update(delivered_at=order.placed_at)
-    conversation = ConversationFactory(state=confirming("return", order))
+    conversation = ConversationFactory.create(state=confirming("return", order))
     message = pressed_yes(conversation)
     reply = services.bot_reply(message_id=message.pk)
     assert reply is not None and said("return_started", reply.text)
@@ -111,9 +111,9 @@ def test_it_starts_a_confirmed_return_once():
 
 
 def test_a_conversation_taken_while_the_bot_decided_gets_no_bot_reply(decide_then):
-    conversation = ConversationFactory()
-    message = MessageFactory(conversation=conversation, text="anyone there?")
-    bob = StaffFactory()
+    conversation = ConversationFactory.create()
+    message = MessageFactory.create(conversation=conversation, text="anyone there?")
+    bob = StaffFactory.create()
     decide_then(
         lambda: Conversation.objects.get(pk=conversation.pk).take(agent_id=bob.pk)
     )
@@ -122,8 +122,8 @@ def test_a_conversation_taken_while_the_bot_decided_gets_no_bot_reply(decide_the
 
 
 def test_a_state_changed_while_the_bot_decided_is_decided_again(decide_then):
-    order = OrderFactory(number="NW-10238")
-    conversation = ConversationFactory(state=confirming("cancel", order))
+    order = OrderFactory.create(number="NW-10238")
+    conversation = ConversationFactory.create(state=confirming("cancel", order))
     message = pressed_yes(conversation)
 
     def customer_gave_up_meanwhile() -> None:
@@ -138,8 +138,8 @@ def test_a_state_changed_while_the_bot_decided_is_decided_again(decide_then):
 
 
 def test_a_handoff_queues_the_conversation_and_saves_the_follow_up_email():
-    conversation = ConversationFactory()
-    handoff = MessageFactory(
+    conversation = ConversationFactory.create()
+    handoff = MessageFactory.create(
         conversation=conversation,
         text="Talk to a person",
         payload={"postback": {"action": "handoff"}},
@@ -151,7 +151,7 @@ def test_a_handoff_queues_the_conversation_and_saves_the_follow_up_email():
     assert conversation.waiting_since is not None
     assert conversation.state["handoff"]["reason"] == "pressed “talk to a person”"
 
-    email = MessageFactory(conversation=conversation, text="me@example.org")
+    email = MessageFactory.create(conversation=conversation, text="me@example.org")
     saved = services.bot_reply(message_id=email.pk)
     assert saved is not None and said("handoff_email_saved", saved.text)
     conversation.customer.refresh_from_db()

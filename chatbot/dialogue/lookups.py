@@ -31,6 +31,8 @@ def find_order(*, number: str, email: str) -> Order | None:
 
 def shopping_context(customer_id: int | None) -> tuple[str | None, list[str]]:
     """The product the customer viewed last (recently) and what is in their cart."""
+    if customer_id is None:
+        return None, []
     now = timezone.now()
     recent = Interaction.objects.filter(customer_id=customer_id)
     viewing = (
