@@ -90,6 +90,18 @@ def fresh_registry_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def fresh_channel_layer() -> Iterator[None]:
+    """Each test gets its own channel layer: a layer keeps locks and connections
+    bound to the event loop that first used them, and every async test has its own
+    loop (a shared layer fails with "bound to a different event loop")."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def settle_workers(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test with real workers, wait until they are idle."""
     yield

@@ -293,7 +293,9 @@ def test_a_time_budget_cuts_every_member_short_but_still_trains_them_all(
         finetune_epochs=50,
         ensemble_size=2,
         batch_size=4,
-        time_budget_s=2.0,
+        # Long enough for a few steps each on a busy machine (a step there can
+        # take half a second), far too short for 600.
+        time_budget_s=5.0,
         progress=lambda done, total: steps.append(total),
     )
     # 50 epochs of 6 batches for each of 2 members would be 600 steps.
