@@ -141,16 +141,26 @@ def test_articles_go_the_same_way_as_products(queued_articles, queued_products):
 
 
 def test_after_a_rollback_the_worker_still_embeds_what_is_saved(
-    embedding_on, eager_tasks
+    embedding_on, eager_tasks, monkeypatch
 ):
+    from recommender import embeddings
+
+    calls: list[list[int]] = []
+
+    def product_embed(product_ids: list[int]) -> int:
+        calls.append(product_ids)
+        return real(product_ids)
+
+    real = embeddings.product_embed
+    monkeypatch.setattr(embeddings, "product_embed", product_embed)
     with pytest.raises(Rollback), transaction.atomic():
         product("A")
         raise Rollback
     with transaction.atomic():
-        saved = product("B")
+        saved = [product("B"), product("C")]
         help_page = article("returns")
-    saved.refresh_from_db()
-    help_page.refresh_from_db()
-    assert saved.embedding is not None
-    assert saved.embedded_text_sha256
-    assert help_page.embedding is not None
+    assert calls == [[p.pk for p in saved]]  # the real task, once, with both
+    for row in [*saved, help_page]:
+        row.refresh_from_db()
+        assert row.embedding is not None
+        assert row.embedded_text_sha256
