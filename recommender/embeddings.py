@@ -10,7 +10,7 @@ from recommender.models import Product
 
 BATCH = 256
 
-# The name recommender.services knows the product's text by.
+# The name the recommender's training code knows a product's text by.
 product_text = Product.search_text
 
 
