@@ -11,6 +11,25 @@ from django.http import HttpRequest
 from classifier.models import Intent, TrainingExample
 
 
+class SignedByStaffMixin:
+    """A row added in the admin is signed by the staff member who added it.
+
+    The chat's admin signs its notes the same way (it may import this app; the
+    reverse would run imports the wrong way).
+    """
+
+    # The foreign key to the user who added the row.
+    signed_by = "added_by"
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any, change: bool
+    ) -> None:
+        field = obj._meta.get_field(self.signed_by).attname
+        if getattr(obj, field) is None:
+            setattr(obj, field, request.user.pk)
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+
+
 @admin.register(Intent)
 class IntentAdmin(admin.ModelAdmin):
     list_display = ["name", "description", "example_count", "created"]
@@ -42,7 +61,7 @@ class OutOfScopeFilter(admin.SimpleListFilter):
 
 
 @admin.register(TrainingExample)
-class TrainingExampleAdmin(admin.ModelAdmin):
+class TrainingExampleAdmin(SignedByStaffMixin, admin.ModelAdmin):
     list_display = [
         "text",
         "label",
@@ -67,10 +86,3 @@ class TrainingExampleAdmin(admin.ModelAdmin):
     @admin.display(description="intent", ordering="intent__name")
     def label(self, obj: TrainingExample) -> str:
         return obj.label
-
-    def save_model(
-        self, request: HttpRequest, obj: Any, form: Any, change: bool
-    ) -> None:
-        if obj.added_by_id is None:
-            obj.added_by_id = request.user.pk
-        super().save_model(request, obj, form, change)

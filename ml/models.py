@@ -1,8 +1,55 @@
-"""The model registry: every trained model version and the artifact behind it."""
+"""The model layer's tables: the registry of trained model versions, and the
+embedding columns every searchable model shares."""
 
 from __future__ import annotations
 
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+# The width of the shared encoder's vectors (all-MiniLM-L6-v2).
+EMBEDDING_DIM = 384
+
+
+class EmbeddedModel(models.Model):
+    """A row searched by meaning: its text's embedding and that text's hash.
+
+    Subclasses say what is embedded in :meth:`search_text`, connect
+    ``ml.embedding_queue.embed_on_save`` in their app's ``ready()``, and extend
+    ``EmbeddedModel.Meta`` to keep the HNSW index (named after the model).
+    """
+
+    embedding = VectorField(
+        dimensions=EMBEDDING_DIM,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Computed in the background whenever its text changes.",
+    )
+    embedded_text_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Hash of the text the embedding was computed from: a save that "
+        "leaves the text as it was does not embed it again.",
+    )
+
+    class Meta:
+        abstract = True
+        indexes = [
+            HnswIndex(
+                name="%(class)s_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def search_text(self) -> str:
+        """The text the embedding is computed from."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must say what is embedded: define search_text()"
+        )
 
 
 class ModelVersion(models.Model):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.db.models.signals import post_save
 
 
 class RecommenderConfig(AppConfig):
@@ -9,7 +8,7 @@ class RecommenderConfig(AppConfig):
     verbose_name = "Product recommendation"
 
     def ready(self) -> None:
-        from recommender.embeddings import product_saved
+        from ml.embedding_queue import embed_on_save
         from recommender.models import Product
 
-        post_save.connect(product_saved, sender=Product, dispatch_uid="embed-product")
+        embed_on_save(Product, task="recommender.tasks.embed_products")

@@ -5,12 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
 
-EMBEDDING_DIM = 384
+from ml.models import EmbeddedModel
 
 
-class Product(models.Model):
+class Product(EmbeddedModel):
     sku = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -24,35 +23,17 @@ class Product(models.Model):
     )
     url = models.CharField(max_length=300, blank=True)
     active = models.BooleanField(default=True)
-    embedding = VectorField(
-        dimensions=EMBEDDING_DIM,
-        null=True,
-        blank=True,
-        help_text="Computed in the background when the product changes.",
-    )
-    embedded_text_sha256 = models.CharField(
-        max_length=64,
-        blank=True,
-        editable=False,
-        help_text="Hash of the text the embedding was computed from: a change of "
-        "price or stock alone is not embedded again.",
-    )
     updated = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(EmbeddedModel.Meta):
         ordering = ["category", "name"]
-        indexes = [
-            HnswIndex(
-                name="product_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.sku})"
+
+    def search_text(self) -> str:
+        """What is embedded: the words a customer would describe the product with."""
+        return f"{self.name}. {self.category}. {self.brand}. {self.description}"
 
     @property
     def in_stock(self) -> bool:

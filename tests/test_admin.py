@@ -298,6 +298,38 @@ def test_it_lets_a_support_agent_see_transcripts_but_not_delete_them(
     assert get(client, "/admin/ml/modelversion/").status_code == 403
 
 
+def test_it_signs_a_note_or_example_added_here_with_who_added_it(
+    client, superbob, agent, alice
+):
+    conversation = exchange(alice, "hi", intent="greeting", confidence=0.9).conversation
+    client.force_login(superbob)
+    added = post(
+        client,
+        reverse("admin:chatbot_conversationnote_add"),
+        {"conversation": conversation.pk, "text": "Prefers email."},
+    )
+    assert added.status_code == 302
+    post(
+        client,
+        reverse("admin:classifier_trainingexample_add"),
+        {"text": "where is my parcel", "source": "seed", "intent": ""},
+    )
+    note = conversation.notes.get()
+    assert note.author == superbob
+    assert TrainingExample.objects.get(text="where is my parcel").added_by == superbob
+    # Editing someone else's note keeps its author.
+    agent.is_superuser = True
+    agent.save()
+    client.force_login(agent)
+    post(
+        client,
+        reverse("admin:chatbot_conversationnote_change", args=[note.pk]),
+        {"conversation": conversation.pk, "text": "Prefers email, not phone."},
+    )
+    note.refresh_from_db()
+    assert (note.text, note.author) == ("Prefers email, not phone.", superbob)
+
+
 # --- orders, models ------------------------------------------------------------------
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+
+from ml.models import EmbeddedModel
 
 
-class Article(models.Model):
+class Article(EmbeddedModel):
     """A help-centre article the bot answers from (semantic search over embeddings)."""
 
     title = models.CharField(max_length=200)
@@ -14,33 +15,10 @@ class Article(models.Model):
     body = models.TextField()
     tags = models.JSONField(default=list, blank=True, help_text='e.g. ["shipping"]')
     published = models.BooleanField(default=True)
-    embedding = VectorField(
-        dimensions=384,
-        null=True,
-        blank=True,
-        editable=False,
-        help_text="Computed in the background whenever the article changes.",
-    )
-    embedded_text_sha256 = models.CharField(
-        max_length=64,
-        blank=True,
-        editable=False,
-        help_text="Hash of the text the embedding was computed from: saving an "
-        "unchanged article does not embed it again.",
-    )
     updated = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(EmbeddedModel.Meta):
         ordering = ["title"]
-        indexes = [
-            HnswIndex(
-                name="article_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            )
-        ]
 
     def __str__(self) -> str:
         return self.title
