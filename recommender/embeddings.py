@@ -10,9 +10,6 @@ from recommender.models import Product
 
 BATCH = 256
 
-# The name the recommender's training code knows a product's text by.
-product_text = Product.search_text
-
 
 def product_embed(product_ids: list[int] | None = None) -> int:
     """Embed the given products (all without an embedding when ``None``).

@@ -26,7 +26,6 @@ from ml import registry
 from ml.encoder import get_encoder
 from ml.models import ModelVersion
 from ml.torch_utils import Progress, encode_texts, no_progress, torch_threads
-from recommender.embeddings import product_text
 from recommender.metrics import Case, history_masks, leave_one_out, ndcg, rank_metrics
 from recommender.model import (
     NEIGHBOURS,
@@ -79,7 +78,7 @@ def recommender_train(*, activate: bool) -> ModelVersion:
     """
     sequences, interactions = _interaction_sequences()
     products = list(Product.objects.order_by("pk"))
-    texts = {p.sku: product_text(p) for p in products}
+    texts = {p.sku: p.search_text() for p in products}
     vectors = _product_vectors(products)
     config = TrainConfig(time_budget_s=300.0, epochs=100, patience=5)
 
@@ -150,7 +149,7 @@ def _product_vectors(products: list[Product]) -> Any:
     """The stored product embeddings; products without one are embedded now."""
     missing = [p for p in products if p.embedding is None]
     fresh = (
-        get_encoder().encode([product_text(p) for p in missing])
+        get_encoder().encode([p.search_text() for p in missing])
         if missing
         else np.zeros((0, 0), dtype=np.float32)
     )
