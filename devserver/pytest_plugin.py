@@ -20,6 +20,7 @@ _stack = contextlib.ExitStack()
 def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> None:
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl")
     os.environ["CONCIERGE_DEVSERVER"] = "test"
+    # Only when the servers are needed: a run with both URLs set imports nothing.
     from devserver.embedded import servers_in_environment
 
     _stack.enter_context(servers_in_environment(temporary=True))

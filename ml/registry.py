@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -75,8 +75,6 @@ def register(
     """Copy a freshly trained artifact into MODEL_DIR and record it as a candidate."""
     with transaction.atomic():
         # The advisory lock makes version numbers unique under concurrent training.
-        from django.db import connection
-
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [kind])
         latest = ModelVersion.objects.filter(kind=kind).aggregate(v=Max("version"))

@@ -8,6 +8,7 @@ class RecommenderConfig(AppConfig):
     verbose_name = "Product recommendation"
 
     def ready(self) -> None:
+        # Models can be imported only once the app registry is ready.
         from ml.embedding_queue import embed_on_save
         from recommender.models import Product
 

@@ -312,10 +312,15 @@ def test_it_starts_a_return_within_30_days_and_refuses_one_after(shop):
     assert late.order_action is None
 
 
-def test_it_reports_the_refund_status(shop):
+def asked_about_a_refund(shop: Shop) -> tuple[Chat, Decision]:
+    """Carla's conversation after the bot told her where her refund is."""
     carla = Chat(shop)
     carla.turn("when will I get my refund for NW-10239?", reading("refund_status"))
-    answer = carla.turn("carla@example.com", None)
+    return carla, carla.turn("carla@example.com", None)
+
+
+def test_it_reports_the_refund_status(shop):
+    _, answer = asked_about_a_refund(shop)
     assert said("refund_status", answer.reply.text)
     assert "refund being processed" in answer.reply.text
 
@@ -378,9 +383,7 @@ def test_it_recommends_from_what_the_customer_is_looking_at(shop):
 
 
 def test_it_recommends_nothing_in_a_refund_conversation(shop):
-    carla = Chat(shop)
-    carla.turn("when will I get my refund for NW-10239?", reading("refund_status"))
-    carla.turn("carla@example.com", None)
+    carla, _ = asked_about_a_refund(shop)
     answer = carla.turn(
         "can you recommend a waterproof jacket under $100?",
         reading("product_recommendation"),
