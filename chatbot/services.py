@@ -7,18 +7,20 @@ Every side effect — a channel-layer broadcast, a Celery task — is registered
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from chatbot import selectors
 from chatbot.dialogue.decision import Decision, Incoming, OrderAction
 from chatbot.dialogue.lookups import live_lookups
-from chatbot.dialogue.policy import decide
-from chatbot.models import Conversation, Customer, Message, Order
+from chatbot.dialogue.policy import decide, late_reply
+from chatbot.models import Conversation, Customer, Message, Order, PendingReply
 from classifier.models import Intent
 from classifier.serving import Classification, classify
 
@@ -107,11 +109,29 @@ def message_store(
         )
         transaction.on_commit(lambda: console_broadcast(conversation))
         if sender == Message.Sender.CUSTOMER and conversation.bot_may_answer():
-            # A real cycle: the task module calls back into these services.
-            from chatbot.tasks import reply_to_message
-
-            transaction.on_commit(lambda: reply_to_message.delay(message.pk))
+            # The outbox row commits with the message: the reply is owed even if
+            # the task below never reaches a worker.
+            after = timedelta(seconds=settings.REPLY_SWEEP_AFTER_SECONDS)
+            PendingReply.objects.create(message=message, due=timezone.now() + after)
+            transaction.on_commit(lambda: reply_enqueue(message.pk))
     return message, True
+
+
+def reply_enqueue(message_id: int) -> None:
+    """Ask a worker for the reply; if the broker is away, the sweep asks later."""
+    # A real cycle: the task module calls back into these services.
+    from chatbot.tasks import reply_to_message
+
+    try:
+        reply_to_message.delay(message_id)
+    except Exception:
+        # The message and its outbox row are committed; a broker outage must not
+        # turn them into an error for the customer.
+        logger.warning(
+            "could not enqueue the reply to message %s; the sweep will",
+            message_id,
+            exc_info=True,
+        )
 
 
 CONSOLE_GROUP = "console"
@@ -169,6 +189,7 @@ def bot_reply(*, message_id: int) -> Message | None:
     conversation = message.conversation
     reply_id = f"reply-to:{message.pk}"
     if not _awaits_reply(conversation, reply_id=reply_id):
+        PendingReply.objects.filter(message_id=message.pk).delete()
         return None
     typing_broadcast(conversation, sender=Message.Sender.BOT)
     incoming = Incoming(
@@ -187,6 +208,7 @@ def bot_reply(*, message_id: int) -> Message | None:
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if not _awaits_reply(locked, reply_id=reply_id):
+            PendingReply.objects.filter(message_id=message.pk).delete()
             return None
         if (locked.status, locked.state) != (conversation.status, conversation.state):
             decision = decided(locked.state)  # e.g. a quick second message won
@@ -196,7 +218,7 @@ def bot_reply(*, message_id: int) -> Message | None:
             decision = decided(locked.state)  # the order changed (e.g. it shipped)
         else:  # pragma: no cover - a decision that keeps asking the impossible
             raise RuntimeError(f"no applicable decision for message {message_id}")
-        return _apply(decision, conversation=locked, reply_id=reply_id)
+        return _apply(decision, conversation=locked, message_id=message.pk)
 
 
 # Deciding again only happens when an order changed between decision and apply;
@@ -240,8 +262,12 @@ def _order_action_applied(
     return order.start_return(conversation=conversation, now=timezone.now())
 
 
-def _apply(decision: Decision, *, conversation: Conversation, reply_id: str) -> Message:
-    """Store the decision's state, effects and reply (inside the caller's lock)."""
+def _apply(
+    decision: Decision, *, conversation: Conversation, message_id: int
+) -> Message:
+    """Store the decision's state, effects and the reply to ``message_id``, and
+    settle the reply owed to it (inside the caller's lock)."""
+    PendingReply.objects.filter(message_id=message_id).delete()
     conversation.state = decision.state
     conversation.save(update_fields=["state", "updated"])
     if decision.followup_email:
@@ -254,7 +280,7 @@ def _apply(decision: Decision, *, conversation: Conversation, reply_id: str) -> 
     stored, _ = message_store(
         conversation_id=conversation.pk,
         sender=Message.Sender.BOT,
-        client_msg_id=reply_id,
+        client_msg_id=f"reply-to:{message_id}",
         text=reply.text,
         payload=reply.payload,
         intent=reply.intent,
@@ -266,3 +292,60 @@ def _apply(decision: Decision, *, conversation: Conversation, reply_id: str) -> 
         # the newcomer's own status frame goes out with everyone else's.
         transaction.on_commit(queue_broadcast)
     return stored
+
+
+def reply_late(*, message_id: int) -> Message | None:
+    """The bot could not answer ``message_id``: say so and hand over to a person.
+
+    The one late-reply policy: the reply task giving up after its retries and the
+    outbox sweep giving up after its attempts both end here. Exactly once, like any
+    reply: it is stored as the reply to the message.
+    """
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return None
+    reply_id = f"reply-to:{message.pk}"
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(
+            pk=message.conversation_id
+        )
+        if not _awaits_reply(conversation, reply_id=reply_id):
+            PendingReply.objects.filter(message_id=message.pk).delete()
+            return None
+        decision = late_reply(state=conversation.state, lookups=live_lookups())
+        return _apply(decision, conversation=conversation, message_id=message.pk)
+
+
+# Overdue replies one sweep handles at most; the next sweep takes the rest.
+SWEEP_BATCH = 500
+
+
+def pending_replies_sweep() -> int:
+    """Enqueue again every reply that is overdue; give up on those tried too often.
+
+    Rows are claimed with SKIP LOCKED, so two sweeps never take the same one, and
+    each wait doubles, so a backlog is not flooded with copies of its own tasks.
+    Returns how many overdue replies were handled.
+    """
+    now = timezone.now()
+    after = settings.REPLY_SWEEP_AFTER_SECONDS
+    with transaction.atomic():
+        overdue = list(
+            PendingReply.objects.select_for_update(skip_locked=True)
+            .filter(due__lte=now)
+            .order_by("due")[:SWEEP_BATCH]
+        )
+        retry, late = [], []
+        for row in overdue:
+            row.attempts += 1
+            if row.attempts > settings.REPLY_MAX_ATTEMPTS:
+                late.append(row.message_id)
+            else:
+                row.due = now + timedelta(seconds=after * 2**row.attempts)
+                retry.append(row)
+        PendingReply.objects.bulk_update(retry, ["attempts", "due"])
+    for row in retry:
+        reply_enqueue(row.message_id)
+    for message_id in late:
+        reply_late(message_id=message_id)
+    return len(overdue)

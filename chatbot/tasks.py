@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-from django.db import OperationalError
+import logging
+
+from celery import Task, shared_task
 
 from chatbot import services
 from chatbot.dialogue.knowledge import article_embed
 from chatbot.models import Article
 
+logger = logging.getLogger(__name__)
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
-def reply_to_message(message_id: int) -> int | None:
-    """Produce and deliver the bot's reply to a stored customer message."""
-    reply = services.bot_reply(message_id=message_id)
+
+# Retries of one reply task: 1, 2, 4, 8, 16 s apart (every wait far below the
+# broker's visibility timeout), then the customer hears the reply is late.
+REPLY_RETRIES = 5
+REPLY_RETRY_MAX_SECONDS = 30
+
+
+def retry_countdown(retries: int) -> int:
+    """Seconds before retry number ``retries + 1`` of a reply."""
+    return int(min(2**retries, REPLY_RETRY_MAX_SECONDS))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=REPLY_RETRIES)
+def reply_to_message(self: Task, message_id: int) -> int | None:
+    """Produce and deliver the bot's reply to a stored customer message.
+
+    Any error (the database, the cache, a model that fails to load) retries with
+    backoff; after the last retry the customer is told the reply is late and the
+    conversation goes to a person. Safe to run twice: a reply is stored once.
+    """
+    try:
+        reply = services.bot_reply(message_id=message_id)
+    except Exception as error:
+        if self.request.retries >= REPLY_RETRIES:
+            logger.exception("giving up on the reply to message %s", message_id)
+            late = services.reply_late(message_id=message_id)
+            return late.pk if late else None
+        raise self.retry(
+            exc=error, countdown=retry_countdown(self.request.retries)
+        ) from error
     return reply.pk if reply else None
+
+
+@shared_task
+def sweep_pending_replies() -> int:
+    """Enqueue again the replies still owed after a while (beat, every few seconds)."""
+    return services.pending_replies_sweep()
 
 
 @shared_task(acks_late=True)

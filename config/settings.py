@@ -127,6 +127,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True  # a task is redelivered if its worker dies mid-way
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task whose worker vanished without a word (the whole process killed) comes back
+# after this; every retry countdown stays below it, and the reply outbox sweep
+# answers long before it (see REPLY_SWEEP_AFTER_SECONDS).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_TASK_ROUTES = {"*.train_*": {"queue": "training"}}
@@ -191,12 +194,23 @@ LOGGING = {
 
 # --- Chat ---------------------------------------------------------------------
 # At most this many customer messages per window of this many seconds.
+# The reply outbox: a customer message with no reply this long after it was stored
+# is enqueued again by the sweep (every REPLY_SWEEP_EVERY_SECONDS), waiting twice as
+# long after each try; after REPLY_MAX_ATTEMPTS the customer is told the reply is
+# late and the conversation goes to the agents' queue.
+REPLY_SWEEP_AFTER_SECONDS = env_int("REPLY_SWEEP_AFTER_SECONDS", 10, minimum=1)
+REPLY_SWEEP_EVERY_SECONDS = env_int("REPLY_SWEEP_EVERY_SECONDS", 5, minimum=1)
+REPLY_MAX_ATTEMPTS = env_int("REPLY_MAX_ATTEMPTS", 5, minimum=1)
 CHAT_THROTTLE = (
     env_int("CHAT_THROTTLE_MESSAGES", 10, minimum=1),
     env_int("CHAT_THROTTLE_SECONDS", 10, minimum=1),
 )
 CELERY_BEAT_SCHEDULE = {
     "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
+    "sweep-pending-replies": {
+        "task": "chatbot.tasks.sweep_pending_replies",
+        "schedule": float(REPLY_SWEEP_EVERY_SECONDS),
+    },
     # Weekly retraining on the examples reviewers added; live only if no worse.
     "train-intents": {
         "task": "classifier.tasks.train_intents",

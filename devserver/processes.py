@@ -93,9 +93,15 @@ def celery_command(*args: str) -> list[str]:
 def worker_command(
     *, name: str, queues: str = "inference,training", extra: tuple[str, ...] = ()
 ) -> list[str]:
-    """A Celery worker on ``queues``, named ``name@<host>``."""
+    """A Celery worker on ``queues``, named ``name@<host>``.
+
+    Prefork: when a child dies mid-task (killed, out of memory) the parent sees it
+    and the task goes back to the queue at once (``task_reject_on_worker_lost``);
+    a thread pool dies whole and its task waits for the visibility timeout.
+    Training tasks' time limits also need it.
+    """
     return celery_command(
-        "worker", "-Q", queues, "-P", "threads", "-c", "4", "-n", f"{name}@%h", *extra
+        "worker", "-Q", queues, "-P", "prefork", "-c", "2", "-n", f"{name}@%h", *extra
     )
 
 

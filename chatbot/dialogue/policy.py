@@ -102,6 +102,17 @@ def decide(
     return ctx.decision(respond(ctx, classification))
 
 
+def late_reply(*, state: Mapping[str, Any], lookups: Lookups) -> Decision:
+    """The bot could not answer in time: apologise and hand over to a person.
+
+    With nobody online the customer is asked for an email, as on any handoff.
+    """
+    ctx = Deciding(Incoming(text=""), state=state, lookups=lookups)
+    return ctx.decision(
+        handoff(ctx, reason="no reply in time", prefix=ctx.say("late_reply"))
+    )
+
+
 def respond(ctx: Deciding, classification: Classification | None) -> Reply:
     state = ctx.state
     postback = ctx.incoming.postback

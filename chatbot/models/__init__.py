@@ -7,6 +7,7 @@ from chatbot.models.conversations import (
     ConversationQuerySet,
     Customer,
     Message,
+    PendingReply,
     new_public_id,
 )
 from chatbot.models.knowledge import Article, ResponseTemplate
@@ -25,6 +26,7 @@ __all__ = [
     "Message",
     "Order",
     "OrderItem",
+    "PendingReply",
     "ResponseTemplate",
     "ReturnRequest",
     "new_public_id",

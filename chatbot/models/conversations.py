@@ -236,3 +236,30 @@ class Message(models.Model):
             "payload": self.payload,
             "created": self.created.isoformat(),
         }
+
+
+class PendingReply(models.Model):
+    """A customer message the bot still owes a reply: the outbox of the reply path.
+
+    Stored in the same transaction as the message, deleted in the one that stores
+    the reply (or finds none is owed). The reply task is only a fast path: the
+    periodic sweep enqueues it again for any row past ``due``, so a task lost with
+    Redis or a killed worker delays a reply but never drops it.
+    """
+
+    message = models.OneToOneField(
+        Message,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="pending_reply",
+    )
+    due = models.DateTimeField(
+        db_index=True,
+        help_text="When the sweep enqueues the reply task again if no reply exists.",
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times the sweep has enqueued it again."
+    )
+
+    def __str__(self) -> str:
+        return f"Reply owed to message {self.message_id}"
