@@ -290,15 +290,16 @@ def test_a_time_budget_cuts_every_member_short_but_still_trains_them_all(
     model = fit_intent_model(
         texts,
         labels,
-        finetune_epochs=50,
+        finetune_epochs=500,
         ensemble_size=2,
         batch_size=4,
-        # Long enough for a few steps each on a busy machine (a step there can
-        # take half a second), far too short for 600.
-        time_budget_s=5.0,
+        # Long enough for a few steps each on a busy machine (where loading the
+        # first member's encoder alone can take seconds of the shared budget), far
+        # too short for 6,000.
+        time_budget_s=12.0,
         progress=lambda done, total: steps.append(total),
     )
-    # 50 epochs of 6 batches for each of 2 members would be 600 steps.
+    # 500 epochs of 6 batches for each of 2 members would be 6,000 steps.
     assert model.info["stopped_early"]
     assert model.info["steps"] < steps[0] - 1
     # The first member left the second its share of the budget.
