@@ -15,12 +15,17 @@ from factory.django import DjangoModelFactory
 from chatbot.models import (
     AgentPresence,
     Article,
+    CannedResponse,
     Conversation,
     Customer,
     Message,
     Order,
+    OrderItem,
+    ReturnRequest,
 )
-from recommender.models import Product
+from classifier.models import Intent, TrainingExample
+from ml.models import ModelVersion
+from recommender.models import Interaction, Product
 
 
 class CustomerFactory(DjangoModelFactory[Customer]):
@@ -83,6 +88,33 @@ class OrderFactory(DjangoModelFactory[Order]):
     placed_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=2))
 
 
+class OrderItemFactory(DjangoModelFactory[OrderItem]):
+    class Meta:
+        model = OrderItem
+
+    order = factory.SubFactory(OrderFactory)
+    sku = factory.Sequence(lambda n: f"ITEM-{n:03d}")
+    name = "Trail socks"
+    price = Decimal("9.00")
+
+
+class ReturnRequestFactory(DjangoModelFactory[ReturnRequest]):
+    class Meta:
+        model = ReturnRequest
+
+    order = factory.SubFactory(OrderFactory, status=Order.Status.DELIVERED)
+    conversation = factory.SubFactory(ConversationFactory)
+
+
+class CannedResponseFactory(DjangoModelFactory[CannedResponse]):
+    class Meta:
+        model = CannedResponse
+
+    shortcut = factory.Sequence(lambda n: f"canned-{n}")
+    title = "Thank you"
+    text = "Thanks for waiting!"
+
+
 class ArticleFactory(DjangoModelFactory[Article]):
     class Meta:
         model = Article
@@ -101,3 +133,41 @@ class ProductFactory(DjangoModelFactory[Product]):
     category = "Jackets"
     price = Decimal("89.00")
     stock = 5
+
+
+class InteractionFactory(DjangoModelFactory[Interaction]):
+    class Meta:
+        model = Interaction
+
+    customer_id = factory.Sequence(lambda n: 1000 + n)
+    product = factory.SubFactory(ProductFactory)
+    kind = Interaction.Kind.VIEW
+
+
+class IntentFactory(DjangoModelFactory[Intent]):
+    class Meta:
+        model = Intent
+
+    name = factory.Sequence(lambda n: f"intent_{n}")
+
+
+class TrainingExampleFactory(DjangoModelFactory[TrainingExample]):
+    class Meta:
+        model = TrainingExample
+
+    text = factory.Sequence(lambda n: f"example {n}")
+    intent = factory.SubFactory(IntentFactory)
+    source = TrainingExample.Source.SEED
+
+
+class ModelVersionFactory(DjangoModelFactory[ModelVersion]):
+    """A registry row only: no artifact on disk (use ``ml.registry.register`` for a
+    version that must load or activate)."""
+
+    class Meta:
+        model = ModelVersion
+
+    kind = ModelVersion.Kind.INTENT
+    version = factory.Sequence(lambda n: n + 1)
+    artifact_path = ""
+    sha256 = ""

@@ -11,21 +11,22 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from chatbot.models import (
-    Conversation,
-    Customer,
-    Message,
-    Order,
-    OrderItem,
-    ReturnRequest,
-)
-from classifier.models import Intent, TrainingExample
+from chatbot.models import Conversation, Customer, Message
+from classifier.models import TrainingExample
 from ml import registry
 from ml.models import ModelVersion
+from tests.factories import (
+    ConversationFactory,
+    IntentFactory,
+    MessageFactory,
+    OrderFactory,
+    OrderItemFactory,
+    ReturnRequestFactory,
+    StaffFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,8 +48,11 @@ def agent_group(db: Any) -> Group:
 @pytest.fixture
 def agent(agent_group: Group) -> Any:
     """A support agent: staff, in the group, not a superuser."""
-    user = get_user_model().objects.create_user(
-        "dave", "dave@example.com", "dave-password-123", is_staff=True
+    user = StaffFactory.create(
+        username="dave",
+        email="dave@example.com",
+        password="dave-password-123",
+        is_staff=True,
     )
     user.groups.add(agent_group)
     return user
@@ -63,15 +67,13 @@ def exchange(
     conversation: Conversation | None = None,
 ) -> Message:
     """A customer message and the bot's answer to it; returns the bot's."""
-    conversation = conversation or Conversation.objects.create(customer=customer)
-    seq = conversation.messages.count()
-    asked = Message.objects.create(
-        conversation=conversation, seq=seq + 1, sender="customer", text=text
+    conversation = conversation or ConversationFactory.create(customer=customer)
+    asked = MessageFactory.create(
+        conversation=conversation, sender=Message.Sender.CUSTOMER, text=text
     )
-    return Message.objects.create(
+    return MessageFactory.create(
         conversation=conversation,
-        seq=seq + 2,
-        sender="bot",
+        sender=Message.Sender.BOT,
         text="Here's what I found.",
         intent=intent,
         confidence=confidence,
@@ -152,13 +154,13 @@ def test_it_finds_conversations_by_text_email_and_order_number(
 ):
     alices = exchange(alice, "my jacket is torn", intent="x", confidence=0.5)
     charlies = exchange(charlie, "hello", intent="x", confidence=0.5)
-    order = Order.objects.create(
-        number="NW-4242",
-        email="charlie@example.com",
-        status="delivered",
-        placed_at=charlies.created,
+    ReturnRequestFactory.create(
+        order__number="NW-4242",
+        order__email="charlie@example.com",
+        order__status="delivered",
+        order__placed_at=charlies.created,
+        conversation=charlies.conversation,
     )
-    ReturnRequest.objects.create(order=order, conversation=charlies.conversation)
     client.force_login(superbob)
     assert changelist_ids(client, {"q": "jacket"}) == {alices.conversation_id}
     assert changelist_ids(client, {"q": "alice@example.com"}) == {
@@ -192,7 +194,7 @@ def test_it_exports_selected_transcripts_as_csv(client, superbob, alice, charlie
 def test_it_turns_a_corrected_intent_into_a_review_training_example(
     client, agent, alice
 ):
-    Intent.objects.create(name="refund")
+    IntentFactory.create(name="refund")
     bot = exchange(
         alice, "I want my money back", intent="order_status", confidence=0.41
     )
@@ -217,7 +219,7 @@ def test_it_turns_a_corrected_intent_into_a_review_training_example(
 def test_it_labels_a_message_out_of_scope_and_replaces_an_earlier_label(
     client, agent, alice
 ):
-    Intent.objects.create(name="refund")
+    IntentFactory.create(name="refund")
     bot = exchange(alice, "what's the weather", intent="refund", confidence=0.2)
     client.force_login(agent)
     url = reverse("admin:chatbot_message_correct", args=[bot.pk])
@@ -239,7 +241,7 @@ def test_it_offers_to_correct_only_bot_messages(client, agent, alice):
 
 
 def test_it_queues_unreviewed_predictions_least_sure_first(client, agent, alice):
-    Intent.objects.create(name="refund")
+    IntentFactory.create(name="refund")
     sure = exchange(alice, "hello", intent="greeting", confidence=0.97)
     unsure = exchange(alice, "hmm money", intent="refund", confidence=0.12)
     middling = exchange(alice, "where's it", intent="order_status", confidence=0.55)
@@ -259,7 +261,7 @@ def test_it_queues_unreviewed_predictions_least_sure_first(client, agent, alice)
 
 
 def test_it_returns_to_the_queue_after_a_label_saved_from_it(client, agent, alice):
-    Intent.objects.create(name="refund")
+    IntentFactory.create(name="refund")
     bot = exchange(alice, "refund pls", intent="refund", confidence=0.3)
     client.force_login(agent)
     queue = reverse("admin:chatbot_message_review")
@@ -334,13 +336,13 @@ def test_it_signs_a_note_or_example_added_here_with_who_added_it(
 
 
 def test_it_shows_an_orders_items_inline(client, superbob):
-    order = Order.objects.create(
+    order = OrderFactory.create(
         number="NW-1",
         email="a@example.com",
         status="placed",
         placed_at="2026-01-01T00:00Z",
     )
-    OrderItem.objects.create(order=order, sku="S1", name="Trail socks", price="9.00")
+    OrderItemFactory.create(order=order, sku="S1", name="Trail socks", price="9.00")
     client.force_login(superbob)
     response = get(client, reverse("admin:chatbot_order_change", args=[order.pk]))
     assert "Trail socks" in response.content.decode()
@@ -414,7 +416,7 @@ def test_it_refuses_to_activate_two_versions_of_one_kind(client, superbob, versi
 
 
 def test_it_filters_messages_by_whether_they_were_reviewed(client, agent, alice):
-    Intent.objects.create(name="refund")
+    IntentFactory.create(name="refund")
     done = exchange(alice, "money back", intent="refund", confidence=0.3)
     todo = exchange(alice, "where's my order", intent="refund", confidence=0.4)
     client.force_login(agent)

@@ -12,7 +12,13 @@ import pytest
 from chatbot import analytics
 from chatbot.console import charts
 from chatbot.models import Conversation, Customer, Message
-from recommender.models import Interaction, Product
+from recommender.models import Interaction
+from tests.factories import (
+    ConversationFactory,
+    InteractionFactory,
+    MessageFactory,
+    ProductFactory,
+)
 
 START, END = date(2026, 3, 1), date(2026, 3, 10)
 
@@ -26,7 +32,7 @@ class Builder:
         self.customer = customer
 
     def conversation(self, created: Any, **fields: Any) -> Conversation:
-        conversation = Conversation.objects.create(customer=self.customer, **fields)
+        conversation = ConversationFactory.create(customer=self.customer, **fields)
         Conversation.objects.filter(pk=conversation.pk).update(created=created)
         conversation.refresh_from_db()
         return conversation
@@ -34,13 +40,8 @@ class Builder:
     def message(
         self, conversation: Conversation, sender: str, created: Any, **fields: Any
     ) -> Message:
-        seq = conversation.messages.count() + 1
-        message = Message.objects.create(
-            conversation=conversation,
-            seq=seq,
-            sender=sender,
-            text=fields.pop("text", f"{sender} {seq}"),
-            **fields,
+        message = MessageFactory.create(
+            conversation=conversation, sender=sender, **fields
         )
         Message.objects.filter(pk=message.pk).update(created=created)
         return message
@@ -122,14 +123,14 @@ def known(alice: Customer, charlie: Customer) -> None:
     a.message(c6, "customer", at(20, 9, month=2))
     a.message(c6, "bot", at(20, 9, 0, 1, month=2), intent="refund", confidence=0.1)
 
-    product = Product.objects.create(sku="A", name="A", category="x", price="1.00")
+    product = ProductFactory.create(sku="A", name="A", category="x", price="1.00")
     for kind, when in [
         ("chat_click", at(3, 9, 2)),
         ("chat_click", at(6, 14, 1)),
         ("view", at(6, 14, 2)),
         ("chat_click", at(20, 9, 2, month=2)),
     ]:
-        row = Interaction.objects.create(
+        row = InteractionFactory.create(
             customer_id=alice.pk, product=product, kind=kind
         )
         Interaction.objects.filter(pk=row.pk).update(created=when)

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from recommender.embeddings import product_embed
 from recommender.models import Product
 from recommender.search import parse_constraints, search
+from tests.factories import ProductFactory
 
 BRANDS = ["Northwind", "Peakform", "Sonora"]
 
@@ -137,13 +138,13 @@ def test_saving_a_product_queues_its_embedding_after_commit(
     monkeypatch.setattr(tasks.embed_products, "delay", queued.append)
     settings.EMBED_ON_SAVE = True
     with django_capture_on_commit_callbacks(execute=True):
-        one = Product.objects.create(sku="A", name="A", category="C", price=1)
-        two = Product.objects.create(sku="B", name="B", category="C", price=2)
+        one = ProductFactory.create(sku="A", name="A", category="C", price=1)
+        two = ProductFactory.create(sku="B", name="B", category="C", price=2)
     assert queued == [[one.pk, two.pk]]
 
 
 def test_it_embeds_a_product_again_only_when_its_text_changed(db):
-    product = Product.objects.create(
+    product = ProductFactory.create(
         sku="A", name="Trail jacket", category="Jackets", price=90, stock=3
     )
     assert product_embed([product.pk]) == 1

@@ -19,7 +19,6 @@ from django.utils import timezone
 from chatbot.console import services
 from chatbot.models import (
     AgentPresence,
-    CannedResponse,
     Conversation,
     ConversationNote,
     Customer,
@@ -27,7 +26,12 @@ from chatbot.models import (
 )
 from config.asgi import application
 from tests.chat import frames_until
-from tests.factories import ConversationFactory, MessageFactory, StaffFactory
+from tests.factories import (
+    CannedResponseFactory,
+    ConversationFactory,
+    MessageFactory,
+    StaffFactory,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -517,7 +521,7 @@ def test_it_keeps_logged_in_non_staff_users_out(client, url):
 
 
 def test_it_serves_the_console_to_staff_with_the_canned_responses(client, bob):
-    CannedResponse.objects.create(
+    CannedResponseFactory.create(
         shortcut="ret", title="Returns", text="You can return within 30 days."
     )
     client.force_login(bob)

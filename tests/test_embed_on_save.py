@@ -13,6 +13,7 @@ from django.db import transaction
 
 from chatbot.models import Article
 from recommender.models import Product
+from tests.factories import ArticleFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,11 +47,11 @@ def queued_articles(embedding_on: None, monkeypatch: Any) -> list[list[int]]:
 
 
 def product(sku: str) -> Product:
-    return Product.objects.create(sku=sku, name=f"Item {sku}", category="C", price=1)
+    return ProductFactory.create(sku=sku, name=f"Item {sku}", category="C", price=1)
 
 
 def article(slug: str) -> Article:
-    return Article.objects.create(title=f"About {slug}", slug=slug, body="Text.")
+    return ArticleFactory.create(title=f"About {slug}", slug=slug, body="Text.")
 
 
 def test_it_queues_a_transactions_saves_as_one_batch_after_commit(queued_products):

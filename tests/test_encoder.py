@@ -39,9 +39,9 @@ def test_it_loads_one_encoder_per_process_and_embeds_normalised_vectors(
 
 def test_an_article_is_embedded_again_only_when_its_text_changed(db):
     from chatbot.dialogue.knowledge import article_embed
-    from chatbot.models import Article
+    from tests.factories import ArticleFactory
 
-    article = Article.objects.create(
+    article = ArticleFactory.create(
         title="Returns", slug="returns", body="You have 30 days to return an item."
     )
     assert article_embed([article]) == 1

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from classifier import training
-from classifier.models import Intent, TrainingExample
 from classifier.serving import classify, live_model
 from ml.models import ModelVersion
+from tests.factories import IntentFactory, ModelVersionFactory, TrainingExampleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -78,13 +78,11 @@ OOS = [
 @pytest.fixture
 def small_examples(db):
     for name, texts in SMALL.items():
-        intent = Intent.objects.create(name=name)
-        TrainingExample.objects.bulk_create(
-            TrainingExample(text=t, intent=intent, source="seed") for t in texts
-        )
-    TrainingExample.objects.bulk_create(
-        TrainingExample(text=t, intent=None, source="seed") for t in OOS
-    )
+        intent = IntentFactory.create(name=name)
+        for text in texts:
+            TrainingExampleFactory.create(text=text, intent=intent, source="seed")
+    for text in OOS:
+        TrainingExampleFactory.create(text=text, intent=None, source="seed")
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +149,7 @@ def test_a_candidate_that_scores_lower_than_the_active_one_is_rejected(
     with django_capture_on_commit_callbacks(execute=True):
         call_command("train_intents", "--epochs", "0", "--activate", verbosity=0)
     active = ModelVersion.objects.get(status="active")
-    worse = ModelVersion.objects.create(
+    worse = ModelVersionFactory.create(
         kind="intent",
         version=active.version + 1,
         metrics={"macro_f1": active.metrics["macro_f1"] - 0.5},
@@ -165,8 +163,7 @@ def test_a_candidate_that_scores_lower_than_the_active_one_is_rejected(
 
 
 def test_training_needs_two_intents_and_registers_nothing_otherwise(db):
-    intent = Intent.objects.create(name="greeting")
-    TrainingExample.objects.create(text="hi", intent=intent, source="seed")
+    TrainingExampleFactory.create(text="hi", intent__name="greeting", source="seed")
     with pytest.raises(CommandError, match="at least 2 are needed"):
         call_command("train_intents", "--epochs", "0")
     assert not ModelVersion.objects.exists()

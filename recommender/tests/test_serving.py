@@ -14,6 +14,7 @@ from recommender.serving import live_model, recommend_for
 from recommender.tasks import train_recommender
 from recommender.tests.conftest import GROUPS, chain_sequences, group_vectors
 from recommender.training import recommender_train
+from tests.factories import InteractionFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 PER_GROUP = 6
@@ -27,7 +28,7 @@ def catalog() -> dict[str, Product]:
     for g, group in enumerate(GROUPS):
         for i in range(PER_GROUP):
             sku = f"{group}-{i}"
-            products[sku] = Product.objects.create(
+            products[sku] = ProductFactory.create(
                 sku=sku,
                 name=f"{group.title()} {i}",
                 category=group.title(),
@@ -45,13 +46,20 @@ def history(catalog) -> None:
     for n, sequence in enumerate(chain_sequences(PER_GROUP, 90).values()):
         for sku in sequence:
             rows.append(
-                Interaction(customer_id=n, product=catalog[sku], kind="purchase")
+                InteractionFactory.build(
+                    customer_id=n, product=catalog[sku], kind="purchase"
+                )
             )
     rows += [
-        Interaction(customer_id=ALICE, product=catalog["jacket-1"], kind="view"),
-        Interaction(customer_id=ALICE, product=catalog["jacket-2"], kind="purchase"),
+        InteractionFactory.build(
+            customer_id=ALICE, product=catalog["jacket-1"], kind="view"
+        ),
+        InteractionFactory.build(
+            customer_id=ALICE, product=catalog["jacket-2"], kind="purchase"
+        ),
     ]
-    # auto_now_add stamps each row as it is built, so creation order is time order.
+    # Built, then saved in one insert: auto_now_add stamps the rows in list order,
+    # so creation order is time order.
     Interaction.objects.bulk_create(rows)
 
 
@@ -122,7 +130,7 @@ def test_a_new_customer_without_context_gets_popular_products(trained):
 
 
 def test_a_product_newer_than_the_model_gets_similar_products_by_text(trained, catalog):
-    new = Product.objects.create(
+    new = ProductFactory.create(
         sku="mug-new",
         name="Mug Deluxe",
         category="Mug",

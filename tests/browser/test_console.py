@@ -16,19 +16,25 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_an_agent_takes_over_a_waiting_conversation_and_the_customer_gets_the_reply(
     live_stack, browser, alice, bob
 ):
-    from chatbot.models import CannedResponse, Conversation, Message
+    from chatbot.models import Conversation, Message
+    from tests.factories import (
+        CannedResponseFactory,
+        ConversationFactory,
+        MessageFactory,
+    )
 
-    conversation = Conversation.objects.create(
+    conversation = ConversationFactory.create(
         customer=alice,
         status=Conversation.Status.WAITING_FOR_AGENT,
         waiting_since=timezone.now() - timedelta(minutes=3),
-        last_seq=1,
         state={"handoff": {"reason": "pressed “talk to a person”", "tried": []}},
     )
-    Message.objects.create(
-        conversation=conversation, seq=1, sender="customer", text="A person, please"
+    MessageFactory.create(  # seq 1
+        conversation=conversation,
+        sender=Message.Sender.CUSTOMER,
+        text="A person, please",
     )
-    CannedResponse.objects.create(
+    CannedResponseFactory.create(
         shortcut="thanks", title="Thank you", text="Thanks for waiting, Alice!"
     )
 
@@ -104,10 +110,11 @@ def test_the_console_beeps_and_notifies_when_a_conversation_starts_waiting(
 ):
     from chatbot.models import Conversation, Message
     from chatbot.services import console_broadcast
+    from tests.factories import ConversationFactory, MessageFactory
 
-    conversation = Conversation.objects.create(customer=alice, last_seq=1)
-    Message.objects.create(
-        conversation=conversation, seq=1, sender="customer", text="Hello"
+    conversation = ConversationFactory.create(customer=alice)
+    MessageFactory.create(  # seq 1
+        conversation=conversation, sender=Message.Sender.CUSTOMER, text="Hello"
     )
     context = browser.new_context()
     context.grant_permissions(["notifications"], origin=live_stack.url)

@@ -40,9 +40,10 @@ def test_the_bot_shows_product_cards_and_a_click_is_recorded(
 
 
 def test_the_demo_shop_records_a_product_view_and_an_add_to_cart(live_stack, page):
-    from recommender.models import Interaction, Product
+    from recommender.models import Interaction
+    from tests.factories import ProductFactory
 
-    Product.objects.create(
+    ProductFactory.create(
         sku="OUT-900", name="Ridge Tent", category="Outdoor", price="199.00", stock=3
     )
     page.goto(live_stack.url + "/products/OUT-900/")

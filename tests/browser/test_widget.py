@@ -11,10 +11,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_customer_chats_on_the_demo_shop_and_keeps_the_history_on_reload(
     live_stack, page
 ):
-    from recommender.models import Product
+    from tests.factories import ProductFactory
 
-    Product.objects.create(
-        sku="JKT-001", name="Stormline Jacket", category="Jackets", price="89.00"
+    ProductFactory.create(
+        sku="JKT-001",
+        name="Stormline Jacket",
+        category="Jackets",
+        price="89.00",
+        stock=0,
     )
     page.goto(live_stack.url + "/")
     expect(page.get_by_text("Stormline Jacket")).to_be_visible()
