@@ -35,6 +35,9 @@ TRACKED_KINDS = ("view", "chat_click", "add_to_cart")
 # postback's payload); PostgreSQL refuses NUL and lone surrogates, and control
 # characters other than tab and newline have no business in a chat bubble.
 MAX_DEPTH = 8
+# Deeper than this is refused before parsing (the parser recurses), without naming
+# the frame's message; between the two, refused after, naming it.
+MAX_PARSE_DEPTH = 64
 MAX_NODES = 2000
 MAX_KEY_LENGTH = 64
 MAX_SAFE_INTEGER = 2**53  # what JavaScript (and so the widget) holds exactly
@@ -73,7 +76,7 @@ def parse_frame(text: str) -> Any:
     """
     brackets = NOT_A_BRACKET.sub("", JSON_STRING.sub("", text))
     steps = (1 if bracket in "[{" else -1 for bracket in brackets)
-    if max(accumulate(steps), default=0) > MAX_DEPTH:
+    if max(accumulate(steps), default=0) > MAX_PARSE_DEPTH:
         raise FrameError("invalid_frame", f"Frames nest at most {MAX_DEPTH} deep")
     try:
         return json.loads(text, parse_constant=refuse_constant)
