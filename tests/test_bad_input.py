@@ -36,9 +36,7 @@ pytestmark = [
     pytest.mark.usefixtures("eager_tasks"),
 ]
 ORIGIN = (b"origin", b"http://testserver")
-CORPUS = yaml.safe_load(
-    (Path(__file__).parent / "data" / "bad_input.yaml").read_text()
-)
+CORPUS = yaml.safe_load((Path(__file__).parent / "data" / "bad_input.yaml").read_text())
 DEEP = "__deep__"
 
 # The values YAML can't hold, or that are too long to write out.
@@ -109,9 +107,16 @@ def frame_cases(socket_name: str, conversation: str = "") -> list[Case]:
                     frame[field] = bad
                 # A frame refused before parsing can't name its message.
                 msg_id = frame.get("client_msg_id") if name != "deep" else None
-                echoed = msg_id if isinstance(msg_id, str) and len(msg_id) <= 64 else None
+                echoed = (
+                    msg_id if isinstance(msg_id, str) and len(msg_id) <= 64 else None
+                )
                 cases.append(
-                    Case(f"{socket_name}:{kind}.{field}={name}", encode(frame), code, echoed)
+                    Case(
+                        f"{socket_name}:{kind}.{field}={name}",
+                        encode(frame),
+                        code,
+                        echoed,
+                    )
                 )
     return cases
 
@@ -131,7 +136,9 @@ def stored() -> tuple[int, ...]:
     )
 
 
-async def send_each(ws: Any, cases: list[Case], probe: dict[str, Any], answer: str) -> list[str]:
+async def send_each(
+    ws: Any, cases: list[Case], probe: dict[str, Any], answer: str
+) -> list[str]:
     """Each case, then the good ``probe`` frame; the mismatches, described."""
     wrong = []
     for case in cases:
@@ -264,7 +271,9 @@ def http_cases() -> list[tuple[str, bytes, str]]:
         cases.append((f"GET {path[:40]}", get(path), str(status)))
     for path, body, status in spec["bodies"]:
         body = body.replace("{long}", "x" * 3_000_000)
-        cases.append((f"POST {path} {body[:30]}", post(path, body.encode()), str(status)))
+        cases.append(
+            (f"POST {path} {body[:30]}", post(path, body.encode()), str(status))
+        )
     return cases
 
 
@@ -286,3 +295,78 @@ def test_the_corpus_gets_4xx_never_5xx_from_every_http_endpoint(web: int) -> Non
     after = [m.objects.count() for m in (Message, Customer, Conversation, Interaction)]
     assert after == before
     assert len(cases) >= 100
+
+
+# --- one frame no longer locks a customer out ----------------------------------
+
+
+async def open_chat() -> Any:
+    ws = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN])
+    assert (await ws.connect())[0]
+    await ws.send_json_to({"type": "hello"})
+    await frames_until(ws, lambda f: f["type"] == "status")
+    return ws
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (
+            '{"type": "message", "client_msg_id": "m1", "text": "a\\u0000b"}',
+            "invalid_text",
+        ),
+        (
+            '{"type": "message", "client_msg_id": "m1", "text": "a\\ud800b"}',
+            "invalid_text",
+        ),
+        (
+            '{"type": "postback", "client_msg_id": "m1", "title": "Go",'
+            ' "payload": {"sku": "\\u0000"}}',
+            "invalid_frame",
+        ),
+        (
+            '{"type": "message", "client_msg_id": "m1", "text": '
+            + "[" * 5000
+            + "]" * 5000
+            + "}",
+            "invalid_frame",
+        ),
+    ],
+)
+async def test_it_refuses_a_frame_postgresql_cannot_hold_and_the_customer_goes_on(
+    raw, code
+):
+    ws = await open_chat()
+    await ws.send_to(text_data=raw)
+    error = await ws.receive_json_from()
+    assert error["code"] == code
+    await ws.send_json_to({"type": "message", "client_msg_id": "m2", "text": "Hi"})
+    frames = await frames_until(ws, lambda f: f["type"] == "ack")
+    assert frames[-1]["client_msg_id"] == "m2"
+    await ws.disconnect()
+
+
+async def test_it_answers_unavailable_while_postgresql_is_unreachable():
+    from django.db import connections
+
+    from devserver.processes import free_port
+
+    ws = await open_chat()
+    frame = {"type": "message", "client_msg_id": "m1", "text": "Hello"}
+    database = connections["default"].settings_dict
+    real_port = database["PORT"]
+    # Every new connection goes to a port where nothing listens: refused for real.
+    database["PORT"] = str(free_port())
+    await database_sync_to_async(connections.close_all)()
+    try:
+        await ws.send_json_to(frame)
+        refused = await ws.receive_json_from(timeout=30)
+    finally:
+        database["PORT"] = real_port
+    assert refused["type"] == "error"
+    assert (refused["code"], refused["client_msg_id"]) == ("unavailable", "m1")
+    assert refused["retry_after"] > 0
+    await ws.send_json_to(frame)  # PostgreSQL is back: the resend is stored
+    frames = await frames_until(ws, lambda f: f["type"] == "ack")
+    assert frames[-1]["seq"] == 1
+    await ws.disconnect()
