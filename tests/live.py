@@ -124,7 +124,7 @@ async def receive_until(
     return frames
 
 
-class ws_connect:  # noqa: N801 - used like the function websockets.connect
+class ws_connect:  # named like the websockets.connect it wraps
     """A websocket to the chat that has said ``hello``, from the server's own origin
     unless told otherwise; ``await`` it or use it in ``async with``.
 

@@ -78,7 +78,7 @@ def encode(frame: dict[str, Any]) -> str:
 
 
 def frame_cases(socket_name: str, conversation: str = "") -> list[Case]:
-    """Every field of every frame × every bad value (and left out)."""
+    """Every field of every frame with every bad value (and left out)."""
     cases = []
     for kind, spec in CORPUS[socket_name].items():
         template = {

@@ -22,20 +22,17 @@ pytestmark = [
 ORIGIN = (b"origin", b"http://testserver")
 
 
-async def connect(
-    origin: tuple[bytes, bytes] = ORIGIN, *, hello: bool = True, **fields: str
-) -> Any:
+async def connect(origin: tuple[bytes, bytes] = ORIGIN, **fields: str) -> Any:
     """A socket to the chat that has said ``hello`` with ``fields`` (token, …)."""
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[origin])
     connected, _ = await communicator.connect()
     assert connected
-    if hello:
-        await communicator.send_json_to({"type": "hello", **fields})
+    await communicator.send_json_to({"type": "hello", **fields})
     return communicator
 
 
 async def open_session(**fields: str) -> tuple[Any, dict[str, Any]]:
-    ws = await connect(**fields)
+    ws = await connect(ORIGIN, **fields)
     session = await ws.receive_json_from()
     status = await ws.receive_json_from()
     assert session["type"] == "session"

@@ -20,8 +20,10 @@ def is_bot_message(frame: dict[str, Any]) -> bool:
     return frame["type"] == "message" and frame["sender"] == "bot"
 
 
-async def open_session(port: int, **hello: str) -> tuple[Any, dict[str, Any]]:
-    ws = await ws_connect(port, **hello)
+async def open_session(
+    port: int, *, token: str | None = None, conversation: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    ws = await ws_connect(port, token=token, conversation=conversation)
     frames = await receive_until(ws, lambda f: f["type"] == "status")
     return ws, frames[0]
 
