@@ -109,6 +109,8 @@ def test_the_token_never_reaches_the_server_log(tmp_path: Path) -> None:
             port, token=tokens[0], conversation=conversation.public_id
         ) as ws:
             frames = await receive_until(ws, lambda f: f["type"] == "status")
+            # The token was used: it resumed the customer's conversation.
+            assert frames[0]["conversation"] == conversation.public_id
             tokens.append(frames[0]["token"])
             frame = {"type": "message", "client_msg_id": str(uuid.uuid4())}
             await ws.send(json.dumps({**frame, "text": f"token {tokens[0][:4]}"}))
