@@ -7,22 +7,54 @@ answers with ``ack`` / ``error`` frames and relays group events to the socket.
 from __future__ import annotations
 
 import json
+import logging
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
+from itertools import accumulate
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
 
+import redis.exceptions
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DataError, InterfaceError, OperationalError
 
 from chatbot import selectors, services
 from chatbot.models import Conversation, Customer, Message
 from recommender.services import interaction_record
 
+logger = logging.getLogger(__name__)
+
 NOT_FOUND_CLOSE_CODE = 4404
 TRACKED_KINDS = ("view", "chat_click", "add_to_cart")
+
+# What a frame may hold. The protocol's frames nest three levels at most (a
+# postback's payload); PostgreSQL refuses NUL and lone surrogates, and control
+# characters other than tab and newline have no business in a chat bubble.
+MAX_DEPTH = 8
+# Deeper than this is refused before parsing (the parser recurses), without naming
+# the frame's message; between the two, refused after, naming it.
+MAX_PARSE_DEPTH = 64
+MAX_NODES = 2000
+MAX_KEY_LENGTH = 64
+MAX_SAFE_INTEGER = 2**53  # what JavaScript (and so the widget) holds exactly
+FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+TEXT_FIELDS = frozenset({"text", "title", "comment"})
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+NOT_A_BRACKET = re.compile(r"[^\[\]{}]")
+# Trouble that passes: the frame was not processed; sending it again later works.
+TRANSIENT_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 class FrameError(Exception):
@@ -30,6 +62,57 @@ class FrameError(Exception):
         super().__init__(message)
         self.code = code
         self.extra = extra
+
+
+def refuse_constant(name: str) -> None:
+    raise FrameError("invalid_json", f"{name} is not JSON")
+
+
+def parse_frame(text: str) -> Any:
+    """The frame's JSON, refused before parsing when it nests too deep.
+
+    Counting brackets outside strings first means a 64 KiB ``[[[[…`` never
+    reaches the recursive parser; ``RecursionError`` is caught all the same.
+    """
+    brackets = NOT_A_BRACKET.sub("", JSON_STRING.sub("", text))
+    steps = (1 if bracket in "[{" else -1 for bracket in brackets)
+    if max(accumulate(steps), default=0) > MAX_PARSE_DEPTH:
+        raise FrameError("invalid_frame", f"Frames nest at most {MAX_DEPTH} deep")
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except (ValueError, RecursionError):
+        raise FrameError("invalid_json", "The frame is not valid JSON") from None
+
+
+def check_frame(frame: dict[str, Any]) -> None:
+    """Refuse anything in the frame that PostgreSQL or the widget can't hold.
+
+    Dirty text in a field the customer typed is ``invalid_text``, anything else
+    ``invalid_frame``.
+    """
+    stack: list[tuple[str, Any, int]] = [("", frame, 0)]
+    nodes = 0
+    while stack:
+        field, value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES or depth > MAX_DEPTH:
+            raise FrameError("invalid_frame", "The frame is too large or too deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if len(key) > MAX_KEY_LENGTH or FORBIDDEN_CHARACTERS.search(key):
+                    raise FrameError("invalid_frame", "A key is too long or not text")
+                stack.append((field or key, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((field, item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if FORBIDDEN_CHARACTERS.search(value):
+                code = "invalid_text" if field in TEXT_FIELDS else "invalid_frame"
+                raise FrameError(code, f"'{field}' holds control characters")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise FrameError("invalid_frame", f"A number in '{field}' is too big")
+        elif isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
+            raise FrameError("invalid_frame", f"A number in '{field}' is too big")
 
 
 def require_str(frame: dict[str, Any], key: str, *, max_length: int) -> str:
@@ -41,10 +124,19 @@ def require_str(frame: dict[str, Any], key: str, *, max_length: int) -> str:
     return value
 
 
+def optional_str(frame: dict[str, Any], key: str, *, max_length: int) -> str:
+    """A string field that may be left out (or null); empty when it is."""
+    if frame.get(key) is None:
+        return ""
+    return require_str(frame, key, max_length=max_length)
+
+
 def require_text(frame: dict[str, Any], key: str) -> str:
     value = frame.get(key)
     if not isinstance(value, str):
         raise FrameError("invalid_field", f"'{key}' must be a string")
+    if FORBIDDEN_CHARACTERS.search(value):
+        raise FrameError("invalid_text", f"'{key}' holds control characters")
     text = value.strip()
     if not text:
         raise FrameError("empty_text", "The message is empty")
@@ -63,13 +155,8 @@ def require_client_msg_id(frame: dict[str, Any]) -> str:
     return value
 
 
-def with_id(check: Any, frame: dict[str, Any], key: str, client_msg_id: str) -> str:
-    """Run ``check``; its error names the message, so a client can drop it."""
-    try:
-        return str(check(frame, key))
-    except FrameError as error:
-        error.extra["client_msg_id"] = client_msg_id
-        raise
+def _type_of(frame: Any) -> Any:
+    return frame.get("type") if isinstance(frame, dict) else None
 
 
 class FrameConsumer(AsyncJsonWebsocketConsumer):
@@ -84,22 +171,47 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None
     ) -> None:
+        frame: Any = None
         try:
-            frame = json.loads(text_data or "")
-        except ValueError:
-            await self.send_error("invalid_json", "The frame is not valid JSON")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_error("invalid_field", "A frame is an object with a 'type'")
-            return
-        handler = self.HANDLERS.get(frame["type"])
-        if handler is None:
-            await self.send_error("unknown_type", f"Unknown type {frame['type']!r}")
-            return
-        try:
+            frame = parse_frame(text_data or "")
+            kind = frame.get("type") if isinstance(frame, dict) else None
+            if not isinstance(kind, str):
+                raise FrameError("invalid_field", "A frame is an object with a 'type'")
+            check_frame(frame)
+            handler = self.HANDLERS.get(kind)
+            if handler is None:
+                raise FrameError("unknown_type", f"Unknown type {kind[:64]!r}")
             await self.run(handler, frame)
         except FrameError as error:
-            await self.send_error(error.code, str(error), **error.extra)
+            await self.refuse(frame, error.code, str(error), **error.extra)
+        except TRANSIENT_ERRORS as error:
+            # Not an ack, and not a closed socket: the client keeps the frame and
+            # sends it again after the wait.
+            logger.warning("A frame met %s: %s", type(error).__name__, error)
+            await self.refuse(
+                frame,
+                "unavailable",
+                "The service is briefly unavailable; send it again later",
+                retry_after=UNAVAILABLE_RETRY_AFTER,
+            )
+        except DataError:
+            # PostgreSQL refused a value the checks above let through.
+            logger.warning("PostgreSQL refused a frame's value", exc_info=True)
+            await self.refuse(frame, "invalid_frame", "The frame holds a bad value")
+        except Exception:
+            # A bug, not the client's fault; the frame's content stays out of the log
+            # (it may hold a token), and the socket stays open.
+            logger.exception("A frame of type %.64r failed", _type_of(frame))
+            await self.refuse(
+                frame, "server_error", "The server failed on this frame; not stored"
+            )
+
+    async def refuse(self, frame: Any, code: str, message: str, **extra: Any) -> None:
+        """An ``error`` frame naming the frame's message, so a client can drop it."""
+        client_msg_id = frame.get("client_msg_id") if isinstance(frame, dict) else None
+        if isinstance(client_msg_id, str) and len(client_msg_id) <= 64:
+            extra.setdefault("client_msg_id", client_msg_id)
+        await self.send_error(code, message, **extra)
 
     async def run(
         self,
@@ -119,11 +231,27 @@ class ChatConsumer(FrameConsumer):
     conversation: Conversation
 
     async def connect(self) -> None:
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        token = query.get("token", [""])[0]
-        public_id = query.get("conversation", [""])[0] or None
-        customer, conversation, status = await self._open(token, public_id)
+        # The session opens with the client's first frame, ``hello``: the token
+        # travels inside the socket, never in the URL that servers and proxies log.
         await self.accept()
+
+    async def run(
+        self,
+        handler: Callable[[Any, dict[str, Any]], Awaitable[None]],
+        frame: dict[str, Any],
+    ) -> None:
+        opened = hasattr(self, "conversation")
+        if opened == (frame["type"] == "hello"):
+            raise FrameError(
+                "invalid_frame",
+                "The session is open already" if opened else "Send hello first",
+            )
+        await handler(self, frame)
+
+    async def on_hello(self, frame: dict[str, Any]) -> None:
+        token = optional_str(frame, "token", max_length=500)
+        public_id = optional_str(frame, "conversation", max_length=64) or None
+        customer, conversation, status = await self._open(token, public_id)
         if conversation is None:
             # Not theirs or not there: one answer for both, so ids can't be probed.
             await self.send_error("conversation_not_found", "No such conversation")
@@ -134,6 +262,7 @@ class ChatConsumer(FrameConsumer):
         await self.send_json(
             {
                 "type": "session",
+                # A fresh token on every use: the age counts from the last visit.
                 "token": customer.token,
                 "conversation": conversation.public_id,
                 "status": conversation.status,
@@ -153,6 +282,9 @@ class ChatConsumer(FrameConsumer):
     ) -> tuple[Customer, Conversation | None, dict[str, Any]]:
         customer = Customer.from_token(token) if token else None
         if customer is None:
+            if public_id:
+                # A new visitor owns no conversation yet: store nobody.
+                return Customer(), None, {}
             customer = Customer.objects.create()
         conversation = services.conversation_for_customer(
             customer=customer, public_id=public_id
@@ -172,12 +304,12 @@ class ChatConsumer(FrameConsumer):
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         client_msg_id = require_client_msg_id(frame)
-        text = with_id(require_text, frame, "text", client_msg_id)
+        text = require_text(frame, "text")
         await self.store_customer_message(client_msg_id=client_msg_id, text=text)
 
     async def on_postback(self, frame: dict[str, Any]) -> None:
         client_msg_id = require_client_msg_id(frame)
-        title = with_id(require_text, frame, "title", client_msg_id)
+        title = require_text(frame, "title")
         payload = frame.get("payload")
         if not isinstance(payload, dict):
             raise FrameError("invalid_field", "'payload' must be an object")
@@ -266,6 +398,7 @@ class ChatConsumer(FrameConsumer):
             raise FrameError("unknown_product", f"No product {sku!r}")
 
     HANDLERS = {
+        "hello": on_hello,
         "message": on_message,
         "postback": on_postback,
         "typing": on_typing,

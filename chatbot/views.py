@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from chatbot.models import Article
@@ -14,6 +14,8 @@ def shop_home(request: HttpRequest) -> HttpResponse:
 
 
 def shop_product(request: HttpRequest, sku: str) -> HttpResponse:
+    if "\x00" in sku:  # PostgreSQL refuses NUL in a query: no product has one
+        raise Http404
     product = get_object_or_404(Product, sku=sku, active=True)
     return render(request, "chatbot/shop_product.html", {"product": product})
 

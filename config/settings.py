@@ -205,6 +205,11 @@ CHAT_THROTTLE = (
     env_int("CHAT_THROTTLE_MESSAGES", 10, minimum=1),
     env_int("CHAT_THROTTLE_SECONDS", 10, minimum=1),
 )
+# A customer's token dies this many seconds after it was issued; every connect
+# issues a fresh one, so only a customer away this long becomes a new visitor.
+CUSTOMER_TOKEN_MAX_AGE = env_int(
+    "CUSTOMER_TOKEN_MAX_AGE", 30 * 24 * 60 * 60, minimum=60
+)
 CELERY_BEAT_SCHEDULE = {
     "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
     "sweep-pending-replies": {

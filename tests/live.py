@@ -124,12 +124,44 @@ async def receive_until(
     return frames
 
 
-def ws_connect(port: int, query: str = "", *, origin: str | None = None) -> Any:
-    """A websocket to the chat, from the server's own origin unless told otherwise."""
-    return websockets.connect(
-        f"ws://127.0.0.1:{port}/ws/chat/{query}",
-        origin=origin or f"{ORIGIN}:{port}",  # type: ignore[arg-type]
-    )
+class ws_connect:  # named like the websockets.connect it wraps
+    """A websocket to the chat that has said ``hello``, from the server's own origin
+    unless told otherwise; ``await`` it or use it in ``async with``.
+
+    ``hello=False`` connects without the first frame, as a bare client would.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        token: str | None = None,
+        conversation: str | None = None,
+        origin: str | None = None,
+        hello: bool = True,
+    ) -> None:
+        self.connect = websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/chat/",
+            origin=origin or f"{ORIGIN}:{port}",  # type: ignore[arg-type]
+        )
+        self.hello = {"type": "hello", "token": token, "conversation": conversation}
+        self.say_hello = hello
+        self.ws: Any = None
+
+    async def _open(self) -> Any:
+        self.ws = await self.connect
+        if self.say_hello:
+            await self.ws.send(json.dumps(self.hello))
+        return self.ws
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Any:
+        return await self._open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
 
 
 def wait_for_idle_workers(timeout: float = 60.0) -> None:

@@ -22,17 +22,17 @@ pytestmark = [
 ORIGIN = (b"origin", b"http://testserver")
 
 
-async def connect(query: str = "", origin: tuple[bytes, bytes] = ORIGIN) -> Any:
-    communicator = WebsocketCommunicator(
-        application, f"/ws/chat/{query}", headers=[origin]
-    )
+async def connect(origin: tuple[bytes, bytes] = ORIGIN, **fields: str) -> Any:
+    """A socket to the chat that has said ``hello`` with ``fields`` (token, …)."""
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[origin])
     connected, _ = await communicator.connect()
     assert connected
+    await communicator.send_json_to({"type": "hello", **fields})
     return communicator
 
 
-async def open_session(query: str = "") -> tuple[Any, dict[str, Any]]:
-    ws = await connect(query)
+async def open_session(**fields: str) -> tuple[Any, dict[str, Any]]:
+    ws = await connect(ORIGIN, **fields)
     session = await ws.receive_json_from()
     status = await ws.receive_json_from()
     assert session["type"] == "session"
@@ -78,14 +78,14 @@ async def test_it_gives_a_new_visitor_a_token_and_a_conversation(chat):
 
 async def test_it_recognises_a_returning_visitor_by_token(chat):
     _, first = chat
-    ws, again = await open_session(f"?token={first['token']}")
+    ws, again = await open_session(token=first["token"])
     assert again["conversation"] == first["conversation"]
     await ws.disconnect()
 
 
 async def test_it_gives_a_forged_token_a_fresh_identity(chat):
     _, first = chat
-    ws, session = await open_session(f"?token={first['token']}x")
+    ws, session = await open_session(token=first["token"] + "x")
     assert session["conversation"] != first["conversation"]
     await ws.disconnect()
 
@@ -94,7 +94,7 @@ async def test_it_rejects_a_foreign_conversation_like_a_missing_one(alice, charl
     alices = await customer_conversation(alice)
     answers = []
     for conversation_id in (alices.public_id, "no-such-conversation-id"):
-        ws = await connect(f"?token={charlie.token}&conversation={conversation_id}")
+        ws = await connect(token=charlie.token, conversation=conversation_id)
         answers.append(await ws.receive_json_from())
         assert (await ws.receive_output())["code"] == 4404
     assert answers[0] == answers[1]
@@ -165,7 +165,7 @@ async def test_it_replays_everything_after_since_seq_on_resync(chat):
 
 async def test_it_relays_typing_to_the_other_sockets_of_the_conversation(chat):
     ws, session = chat
-    other, _ = await open_session(f"?token={session['token']}")
+    other, _ = await open_session(token=session["token"])
     await ws.send_json_to({"type": "typing"})
     assert await other.receive_json_from() == {"type": "typing", "sender": "customer"}
     assert await ws.receive_nothing()

@@ -20,8 +20,10 @@ def is_bot_message(frame: dict[str, Any]) -> bool:
     return frame["type"] == "message" and frame["sender"] == "bot"
 
 
-async def open_session(port: int, query: str = "") -> tuple[Any, dict[str, Any]]:
-    ws = await ws_connect(port, query)
+async def open_session(
+    port: int, *, token: str | None = None, conversation: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    ws = await ws_connect(port, token=token, conversation=conversation)
     frames = await receive_until(ws, lambda f: f["type"] == "status")
     return ws, frames[0]
 
@@ -81,12 +83,13 @@ async def test_it_resyncs_a_reconnecting_client_with_no_gap_and_no_duplicate(
         await send_message(ws, "lost-reply", "Second")
         await receive_until(ws, lambda f: f["type"] == "ack")
     await asyncio.sleep(0.1)
-    query = f"?token={session['token']}&conversation={session['conversation']}"
     for _ in range(100):  # wait until the worker has stored the reply
         if len(await stored(session["conversation"])) == 4:
             break
         await asyncio.sleep(0.1)
-    again, resumed = await open_session(live_stack.port, query)
+    again, resumed = await open_session(
+        live_stack.port, token=session["token"], conversation=session["conversation"]
+    )
     async with again:
         assert resumed["conversation"] == session["conversation"]
         await again.send(json.dumps({"type": "resync", "since_seq": max(seen)}))
@@ -104,8 +107,9 @@ async def test_two_servers_on_one_redis_show_each_other_the_conversation(live_st
     await asyncio.to_thread(start_web, second, port, env)
     try:
         a, session = await open_session(live_stack.port)
-        query = f"?token={session['token']}&conversation={session['conversation']}"
-        b, joined = await open_session(port, query)
+        b, joined = await open_session(
+            port, token=session["token"], conversation=session["conversation"]
+        )
         async with a, b:
             assert joined["conversation"] == session["conversation"]
             await send_message(a, "from-a", "Sent through server one")

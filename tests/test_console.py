@@ -89,13 +89,16 @@ async def console(headers: list[tuple[bytes, bytes]]) -> tuple[Any, dict[str, An
 
 
 async def widget(customer: Customer, conversation: Conversation) -> Any:
-    ws = WebsocketCommunicator(
-        application,
-        f"/ws/chat/?token={customer.token}&conversation={conversation.public_id}",
-        headers=[ORIGIN],
-    )
+    ws = WebsocketCommunicator(application, "/ws/chat/", headers=[ORIGIN])
     connected, _ = await ws.connect()
     assert connected
+    await ws.send_json_to(
+        {
+            "type": "hello",
+            "token": customer.token,
+            "conversation": conversation.public_id,
+        }
+    )
     assert (await ws.receive_json_from())["type"] == "session"
     assert (await ws.receive_json_from())["type"] == "status"
     return ws

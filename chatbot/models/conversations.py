@@ -33,15 +33,23 @@ class Customer(models.Model):
 
     @property
     def token(self) -> str:
+        """A fresh token, valid for ``CUSTOMER_TOKEN_MAX_AGE`` seconds from now.
+
+        Each connect hands out a new one (the ``session`` frame), so a customer who
+        comes back within the age never expires, and one who doesn't is forgotten.
+        """
         return signing.dumps(str(self.uuid), salt=TOKEN_SALT)
 
     @classmethod
     def from_token(cls, token: str) -> Customer | None:
-        """The customer a token was issued to, or ``None`` for a bad token."""
+        """The customer a token was issued to, or ``None`` for a bad or expired one."""
         try:
-            value = signing.loads(token, salt=TOKEN_SALT)
+            value = signing.loads(
+                token, salt=TOKEN_SALT, max_age=settings.CUSTOMER_TOKEN_MAX_AGE
+            )
             return cls.objects.get(uuid=uuid.UUID(value))
         except (signing.BadSignature, ValueError, TypeError, cls.DoesNotExist):
+            # SignatureExpired is a BadSignature: an expired token is no token.
             return None
 
 

@@ -40,3 +40,26 @@ def test_a_customer_chats_on_the_demo_shop_and_keeps_the_history_on_reload(
     expect(bubbles).to_have_count(2)
     assert bubbles.all_inner_texts() == before
     assert page.locator("[data-testid=concierge-message] b").count() == 0
+
+
+def test_the_widget_drops_a_message_the_server_refused_and_the_customer_goes_on(
+    live_stack, page
+):
+    page.goto(live_stack.url + "/")
+    page.get_by_test_id("concierge-launcher").click()
+    page.get_by_test_id("concierge-input").fill("ring \u0007 the bell")
+    page.get_by_test_id("concierge-send").click()
+
+    refused = page.locator("[data-testid=concierge-message][data-pending=failed]")
+    expect(refused).to_have_count(1)
+    expect(page.get_by_test_id("concierge-notice")).to_be_visible()
+    outbox = page.evaluate(
+        "Object.keys(localStorage).filter(k => k.endsWith(':outbox'))"
+        ".map(k => JSON.parse(localStorage.getItem(k)).length)"
+    )
+    assert outbox == [0]  # not re-sent on the next connect
+
+    page.get_by_test_id("concierge-input").fill("Where is my order?")
+    page.get_by_test_id("concierge-send").click()
+    bot = page.locator("[data-testid=concierge-message][data-sender=bot]")
+    expect(bot).to_have_count(1)

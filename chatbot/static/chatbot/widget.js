@@ -88,6 +88,9 @@
     newConversation: "New conversation",
     tooLong: `Your message is too long (at most ${MAX_TEXT_CHARS} characters).`,
     throttled: (s) => `You're sending messages too quickly. Retrying in ${s} s…`,
+    unavailable: (s) => `We can't take messages right now. Retrying in ${s} s…`,
+    notSent: "This message couldn't be sent: it contains characters we can't accept.",
+    failed: "Not sent",
     resolvedRestart: "That conversation was closed, so we started a new one.",
     charCount: (n) => `${n} / ${MAX_TEXT_CHARS}`,
   };
@@ -740,13 +743,10 @@
       clearTimeout(reconnectTimer);
       reconnectTimer = null;
       if (ws && (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN)) return;
-      const params = new URLSearchParams();
-      if (token) params.set("token", token);
-      if (conversation) params.set("conversation", conversation);
-      const query = params.toString();
       let sock;
       try {
-        sock = new WebSocket(config.wsBase + (query ? `?${query}` : ""));
+        // The token goes in the first frame, never in the URL: servers log URLs.
+        sock = new WebSocket(config.wsBase);
       } catch (err) {
         console.error("Concierge: cannot open websocket", err);
         onDisconnected();
@@ -754,6 +754,9 @@
       }
       ws = sock;
       ready = false;
+      sock.addEventListener("open", () => {
+        if (sock === ws) sock.send(JSON.stringify({ type: "hello", token, conversation }));
+      });
       sock.addEventListener("message", (ev) => {
         if (sock === ws) onFrame(ev.data);
       });
@@ -985,11 +988,13 @@
           showNotice(S.resolvedRestart);
           restartConversation();
           break;
+        case "unavailable":
         case "throttled": {
           const retry = Number(f.retry_after);
           const seconds = Number.isFinite(retry) && retry > 0 ? retry : DEFAULT_THROTTLE_S;
           throttledUntil = Date.now() + seconds * 1000;
-          showNotice(S.throttled(Math.ceil(seconds)), seconds * 1000);
+          const say = code === "throttled" ? S.throttled : S.unavailable;
+          showNotice(say(Math.ceil(seconds)), seconds * 1000);
           clearTimeout(throttleTimer);
           throttleTimer = setTimeout(() => {
             throttledUntil = 0;
@@ -1002,10 +1007,19 @@
           if (typeof f.client_msg_id === "string") failPending(f.client_msg_id);
           showNotice(code === "text_too_long" ? S.tooLong : str(f.message) || code);
           break;
+        case "invalid_text":
+        case "invalid_frame":
+        case "server_error":
+          // Refused for good: drop it from the outbox, or it is re-sent forever.
+          if (typeof f.client_msg_id === "string") failPending(f.client_msg_id);
+          showNotice(S.notSent);
+          console.error(`Concierge: server error ${code}: ${str(f.message)}`);
+          break;
         case "invalid_json":
         case "unknown_type":
         case "invalid_field":
         case "binary_not_supported":
+          if (typeof f.client_msg_id === "string") failPending(f.client_msg_id);
           // Only a bug on one side can cause these, so make them loud.
           console.error(`Concierge: server error ${code}: ${str(f.message)}`);
           break;
@@ -1018,10 +1032,14 @@
 
     function failPending(id) {
       // A message the server will never accept must not be re-sent forever.
+      // The bubble stays, marked, so the customer sees which message did not go.
       dropFromOutbox(id);
       const row = pendingRows.get(id);
       pendingRows.delete(id);
-      row?.remove();
+      if (!row) return;
+      row.querySelector("[data-pending]")?.setAttribute("data-pending", "failed");
+      const meta = row.querySelector(".meta");
+      if (meta) meta.textContent = S.failed;
     }
 
     function showNotice(text, ms = 6000) {
