@@ -12,7 +12,6 @@ import contextlib
 import json
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 from websockets.exceptions import WebSocketException
 
@@ -32,6 +31,7 @@ class Shopper:
         self.transcript: dict[int, dict[str, Any]] = {}  # seq → message frame
         self.ws: Any = None
         self.errors: list[dict[str, Any]] = []
+        self.resend_at: float | None = None  # after "throttled" or "unavailable"
 
     async def connect(self, *, timeout: float = 60.0) -> None:
         """(Re)connect until the server takes us; then resync and flush the outbox."""
@@ -48,9 +48,9 @@ class Shopper:
 
     async def _open(self) -> None:
         await self.close()
-        params = {"token": self.token, "conversation": self.conversation}
-        query = "?" + urlencode({k: v for k, v in params.items() if v})
-        self.ws = await ws_connect(self.port, query if len(query) > 1 else "")
+        self.ws = await ws_connect(
+            self.port, token=self.token or None, conversation=self.conversation or None
+        )
         while True:
             frame = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
             if frame["type"] == "session":
@@ -78,10 +78,17 @@ class Shopper:
         loop = asyncio.get_running_loop()
         until = loop.time() + seconds
         while (left := until - loop.time()) > 0:
+            if self.ws is None:
+                await self.connect()
+            if self.resend_at is not None and loop.time() >= self.resend_at:
+                self.resend_at = None
+                for client_msg_id, text in list(self.outbox.items()):
+                    with contextlib.suppress(GONE):
+                        await self._send(client_msg_id, text)
             try:
-                raw = await asyncio.wait_for(self.ws.recv(), left)
+                raw = await asyncio.wait_for(self.ws.recv(), min(left, 0.5))
             except TimeoutError:
-                return
+                continue
             except GONE:
                 await self.connect()
                 continue
@@ -95,6 +102,10 @@ class Shopper:
             self.transcript[frame["seq"]] = frame
         elif frame["type"] == "error":
             self.errors.append(frame)
+            if frame["code"] in ("throttled", "unavailable"):
+                # Like the widget: the message stays in the outbox, sent again later.
+                delay = float(frame.get("retry_after") or 1)
+                self.resend_at = asyncio.get_running_loop().time() + delay
 
     async def close(self) -> None:
         if self.ws is not None:
