@@ -89,3 +89,10 @@ def test_only_the_tls_proxy_is_published_and_only_it_is_trusted():
     assert web[web.index("--forwarded-allow-ips") + 1] == "*"
     for name in APP_SERVICES:
         assert "SECURE_PROXY_SSL_HEADER" not in services[name]["environment"]
+
+
+def test_the_image_alone_trusts_no_forwarded_header():
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    command = dockerfile[dockerfile.index("\nCMD ") :]
+    assert "--no-proxy-headers" in command
+    assert "--forwarded-allow-ips" not in command
