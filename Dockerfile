@@ -19,6 +19,7 @@ COPY classifier ./classifier
 COPY recommender ./recommender
 COPY ml ./ml
 COPY templates ./templates
+COPY static ./static
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
     && DEBUG=1 SECRET_KEY=build DATABASE_URL=postgres://build@localhost/build \
@@ -26,5 +27,7 @@ RUN pip install --no-cache-dir . \
 
 USER concierge
 EXPOSE 8000
+# No forwarded header is trusted unless a deployment names its proxy (compose's web
+# service does, for the Caddy proxy it runs).
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--ws-max-size", "65536", "--proxy-headers"]
+     "--ws-max-size", "65536", "--no-proxy-headers"]

@@ -58,8 +58,32 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_origins(name: str, default: list[str] | None = None) -> list[str]:
-    """A comma-separated list of origins such as ``https://shop.example``."""
+def env_hosts(name: str, default: list[str], *, wildcard: bool) -> list[str]:
+    """A comma-separated list of host names, as Django's ``ALLOWED_HOSTS``.
+
+    ``*`` (any host) is refused unless ``wildcard``: with it, any name pointed at
+    the server is "our own site", which a rebinding DNS name turns into a page
+    that may open our websockets. A leading dot (``.shop.example``) stays allowed:
+    it names the subdomains of one domain the operator holds.
+    """
+    hosts = env_list(name, default)
+    for host in hosts:
+        if "*" in host and not wildcard:
+            raise EnvError(
+                f"{name}: {host!r} matches any host; list the site's host names "
+                f"(wildcards are refused when DEBUG is off)"
+            )
+    return hosts
+
+
+def env_origins(
+    name: str, default: list[str] | None = None, *, wildcard: bool = False
+) -> list[str]:
+    """A comma-separated list of origins such as ``https://shop.example``.
+
+    An origin with ``*`` (``https://*.shop.example``) is refused unless
+    ``wildcard``: each site that may act on ours is named.
+    """
     origins = env_list(name, default)
     for origin in origins:
         parts = urlsplit(origin)
@@ -67,7 +91,25 @@ def env_origins(name: str, default: list[str] | None = None) -> list[str]:
             raise EnvError(
                 f"{name}: {origin!r} is not an origin like https://shop.example"
             )
+        if "*" in parts.netloc and not wildcard:
+            raise EnvError(
+                f"{name}: {origin!r} is a wildcard; list each origin like "
+                f"https://shop.example (wildcards are refused when DEBUG is off)"
+            )
     return origins
+
+
+def env_header(name: str) -> str | None:
+    """An HTTP header name (``X-Forwarded-Proto``) as Django's ``META`` key
+    (``HTTP_X_FORWARDED_PROTO``); ``None`` when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", raw):
+        raise EnvError(
+            f"{name}: expected a header name like X-Forwarded-Proto, got {raw!r}"
+        )
+    return "HTTP_" + raw.upper().replace("-", "_")
 
 
 def env_url(name: str, *, schemes: tuple[str, ...], required: bool) -> str | None:

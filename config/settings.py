@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -10,8 +11,9 @@ import dj_database_url
 from config.env import (
     EnvError,
     env_bool,
+    env_header,
+    env_hosts,
     env_int,
-    env_list,
     env_origins,
     env_str,
     env_url,
@@ -31,13 +33,19 @@ if not SECRET_KEY:
 elif len(SECRET_KEY) < 32 and not DEBUG:
     raise EnvError("SECRET_KEY: use at least 32 random characters")
 
-ALLOWED_HOSTS = env_list(
-    "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
+# Wildcards ("*") only in development: the websockets trust pages of our own hosts.
+ALLOWED_HOSTS = env_hosts(
+    "ALLOWED_HOSTS",
+    ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [],
+    wildcard=DEBUG,
 )
-CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS", wildcard=DEBUG)
 # Shop sites allowed to open the chat websocket (the widget's page origin), beside
-# ALLOWED_HOSTS. "*" is refused on purpose: every websocket has an origin check.
+# our own. Compared by scheme, host and port; no wildcards, even in development.
 WIDGET_ALLOWED_ORIGINS = env_origins("WIDGET_ALLOWED_ORIGINS")
+# The demo shop's pages and `manage.py setup_demo` (which makes a superuser
+# "admin"): always in development, in production only when asked for.
+DEMO = DEBUG or env_bool("DEMO", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -49,6 +57,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "django_celery_beat",
+    "axes",
+    "csp",
     "ml",
     "classifier",
     "recommender",
@@ -64,6 +74,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a login from a locked-out address before checking a password.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -155,18 +173,55 @@ AUTH_PASSWORD_VALIDATORS = [
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# A proxy's "this came over https" header is trusted only when named here (e.g.
+# X-Forwarded-Proto, and only behind a proxy that always sets it): anyone who
+# reaches the server directly could send it. docker-compose.yml leaves it unset
+# and lets uvicorn trust the forwarded headers of its own proxy only
+# (--forwarded-allow-ips), which also gives Django the client's address.
+_proxy_ssl_header = env_header("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https")
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# No inline script or style anywhere: the pages load their code from our static
+# files and pass data in JSON islands (json_script), so an injected <script> does
+# not run. Product images may come from a shop's CDN; the widget's socket is ours.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "https:", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Admin login: after 5 failed logins from one address, that address is refused
+# for 15 minutes (HTTP 429). By address, not by user name, so that nobody can
+# lock the real staff out by failing on purpose with their name from elsewhere.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The address is the socket's (REMOTE_ADDR), which uvicorn rewrites from
+# X-Forwarded-For only for a trusted proxy; never read a forwarded header here.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
 # --- Static files, i18n -------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Project-wide static files: the scripts that replace third-party inline ones.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

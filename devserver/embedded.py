@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devserver.processes import (
     StartError,
@@ -267,14 +268,109 @@ def _pg_bin_path() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def _alive(pid: int, *, started: float | None = None) -> bool:
+    """Whether ``pid`` runs (a zombie does not), and, given ``started`` (its start
+    time as psutil reports it), is still the same process and not a reuse of the
+    number."""
+    import psutil  # the dev extra, like everything here
+
+    if pid <= 0:
         return False
-    except PermissionError:
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or process.create_time() == started
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
         return True
-    return True
+
+
+def _started(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).create_time())
+
+
+def _read_state() -> dict[str, Any] | None:
+    try:
+        state = json.loads(state_file().read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _write_state(**state: Any) -> None:
+    state_file().write_text(json.dumps(state))
+
+
+def _owner_alive(state: dict[str, Any]) -> bool:
+    return _alive(int(state.get("pid", 0)), started=state.get("started"))
+
+
+def _stop_leftover(pid: int, *, sig: int, timeout: float) -> None:
+    """Stop a server we did not start (its owner died): ``sig``, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.1)
+
+
+def stop_leftovers(root: Path) -> None:
+    """Before a start: refuse a live owner; stop what a dead one left running.
+
+    The owner (a `make run` or a command) records its pid in the state file before
+    it starts anything, and Redis's once it runs; PostgreSQL's is in its own
+    ``postmaster.pid``. When the owner is killed (SIGKILL, a closed terminal), its
+    servers keep running in their own sessions and hold the data directory and the
+    ports; they are stopped here, the way their owner would have (PostgreSQL's fast
+    shutdown), and one line says so.
+    """
+    state = _read_state()
+    if state is None:
+        return
+    owner = int(state.get("pid", 0))
+    if _owner_alive(state):
+        raise StartError(
+            f"the embedded servers in {root} belong to a running process "
+            f"(pid {owner}); is another `make run` active?"
+        )
+    found = []
+    postgres = _postmaster_pid(root / "postgres")
+    if postgres:
+        found.append(f"PostgreSQL (pid {postgres})")
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back, checkpoint, exit.
+        _stop_leftover(postgres, sig=signal.SIGINT, timeout=30)
+    redis_pid = int(state.get("redis_pid", 0))
+    if _alive(redis_pid, started=state.get("redis_started")):
+        found.append(f"Redis (pid {redis_pid})")
+        _stop_leftover(redis_pid, sig=signal.SIGTERM, timeout=15)
+    with contextlib.suppress(FileNotFoundError):
+        state_file().unlink()
+    if found:
+        say(
+            f"stopped {' and '.join(found)}, left running by a process that is "
+            f"gone (pid {owner})"
+        )
+
+
+def _postmaster_pid(pg_data: Path) -> int | None:
+    """The pid in PostgreSQL's own lock file, when that server still runs."""
+    import psutil
+
+    try:
+        pid = int((pg_data / "postmaster.pid").read_text().split()[0])
+        running = _alive(pid) and "postgres" in psutil.Process(pid).name()
+    except (FileNotFoundError, ValueError, IndexError, psutil.Error):
+        return None
+    return pid if running else None
 
 
 def _is_test() -> bool:
@@ -296,6 +392,11 @@ def embedded_servers(*, temporary: bool = False) -> Iterator[dict[str, str]]:
     """
     root = data_dir()
     root.mkdir(parents=True, exist_ok=True)
+    if not temporary:
+        # Before the ports are chosen: a leftover Redis holds the usual one.
+        stop_leftovers(root)
+        owner = {"pid": os.getpid(), "started": _started(os.getpid())}
+        _write_state(**owner)
     if temporary:
         root = Path(tempfile.mkdtemp(prefix="test-", dir=root))
         pg = EmbeddedPostgres(root / "postgres", free_port())
@@ -319,11 +420,15 @@ def embedded_servers(*, temporary: bool = False) -> Iterator[dict[str, str]]:
         redis.start()
         urls = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url}
         if not temporary:
-            state_file().write_text(json.dumps({**urls, "pid": os.getpid()}))
+            assert redis.process is not None
+            owner["redis_pid"] = redis.process.pid
+            owner["redis_started"] = _started(redis.process.pid)
+            _write_state(**owner, **urls)
         say(f"PostgreSQL on 127.0.0.1:{pg.port}, Redis on 127.0.0.1:{redis.port}")
         yield urls
     finally:
-        if not temporary:
+        state = None if temporary else _read_state()
+        if state is not None and state.get("pid") == os.getpid():
             with contextlib.suppress(FileNotFoundError):
                 state_file().unlink()
         redis.stop()
@@ -367,12 +472,11 @@ def _port_env(name: str, default: int) -> int | None:
 
 def running_dev_urls() -> dict[str, str] | None:
     """The URLs of the servers a running ``make run`` started, if one is running."""
-    try:
-        state = json.loads(state_file().read_text())
-    except (FileNotFoundError, ValueError):
+    state = _read_state()
+    if state is None or not _owner_alive(state):
         return None
-    if not _alive(int(state.get("pid", 0))):
-        return None
+    if not all(key in state for key in URL_VARIABLES):
+        return None  # still starting them
     return {key: state[key] for key in URL_VARIABLES}
 
 

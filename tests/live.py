@@ -53,6 +53,7 @@ def child_env() -> dict[str, str]:
     )
     env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
     env["SECURE_SSL_REDIRECT"] = "0"
+    env["DEMO"] = "1"  # the browser tests drive the demo shop's pages
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

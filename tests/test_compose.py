@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -50,3 +52,47 @@ def test_it_has_postgres_with_pgvector_redis_and_a_worker_per_queue():
     assert "inference" in services["worker-inference"]["command"]
     assert "training" in services["worker-training"]["command"]
     assert "beat" in services["beat"]["command"]
+
+
+def interpolations(name: str) -> list[str]:
+    """How each ``${NAME…}`` in the file is written, e.g. ``:?set it in .env``."""
+    text = (BASE_DIR / "docker-compose.yml").read_text()
+    return re.findall(r"\$\{" + name + r"(:?[-?][^}]*)?\}", text)
+
+
+@pytest.mark.parametrize("name", ["POSTGRES_PASSWORD", "REDIS_PASSWORD"])
+def test_it_refuses_to_start_without_a_password(name):
+    uses = interpolations(name)
+    assert uses, f"{name} is never used"
+    assert all(use.startswith(":?") for use in uses), uses
+
+
+def test_redis_asks_for_the_password_every_app_service_sends():
+    services = compose()["services"]
+    assert "--requirepass" in " ".join(services["redis"]["command"])
+    for name in APP_SERVICES:
+        url = services[name]["environment"]["REDIS_URL"]
+        assert url.startswith("redis://:${REDIS_PASSWORD:?"), (name, url)
+        database = services[name]["environment"]["DATABASE_URL"]
+        assert ":${POSTGRES_PASSWORD:?" in database, (name, database)
+
+
+def test_only_the_tls_proxy_is_published_and_only_it_is_trusted():
+    services = compose()["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert services["proxy"]["image"].startswith("caddy:")
+    assert "web:8000" in services["proxy"]["command"]
+    web = services["web"]["command"]
+    # uvicorn trusts forwarded headers from any peer only because nothing but the
+    # proxy can reach it; Django itself trusts no proxy header.
+    assert web[web.index("--forwarded-allow-ips") + 1] == "*"
+    for name in APP_SERVICES:
+        assert "SECURE_PROXY_SSL_HEADER" not in services[name]["environment"]
+
+
+def test_the_image_alone_trusts_no_forwarded_header():
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    command = dockerfile[dockerfile.index("\nCMD ") :]
+    assert "--no-proxy-headers" in command
+    assert "--forwarded-allow-ips" not in command

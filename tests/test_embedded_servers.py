@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -126,3 +127,78 @@ def test_a_terminated_manage_py_stops_the_servers_it_started(tmp_path):
     command.wait(60)
     psutil.wait_procs(children, timeout=30)
     assert not [p for p in children if p.is_running() and p.status() != "zombie"]
+
+
+def test_a_killed_manage_py_leaves_nothing_that_stops_the_next_start(tmp_path):
+    import psutil
+
+    env = development_env(tmp_path)
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", "import time; time.sleep(120)"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert command.stderr is not None
+    for line in command.stderr:  # wait until both servers are up
+        if "PostgreSQL on 127.0.0.1:" in line:
+            break
+    owner = psutil.Process(command.pid)
+    started = {p.name(): p.pid for p in owner.children()}  # the two servers
+    servers = owner.children(recursive=True)  # with PostgreSQL's own children
+    command.kill()  # no chance to stop anything
+    command.wait(60)
+    command.stderr.close()
+    try:
+        assert {p.name() for p in servers if p.is_running()} == {
+            "postgres",
+            "redis-server",
+        }
+
+        result = manage_shell(
+            "from django.db import connection; connection.ensure_connection();"
+            "print('connected', connection.settings_dict['NAME'])",
+            env,
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert "connected concierge" in result.stdout
+        said = [line for line in result.stderr.splitlines() if "left running" in line]
+        assert said == [
+            f"[devserver] stopped PostgreSQL (pid {started['postgres']}) and Redis "
+            f"(pid {started['redis-server']}), left running by a process that is "
+            f"gone (pid {command.pid})"
+        ]
+        psutil.wait_procs(servers, timeout=30)
+        assert not [p for p in servers if p.is_running() and p.status() != "zombie"]
+    finally:
+        for server in servers:  # whatever this test's failure left behind
+            with contextlib.suppress(psutil.Error):
+                server.kill()
+
+
+def test_a_second_live_owner_is_still_refused(tmp_path, monkeypatch):
+    env = development_env(tmp_path)
+    for key in ("CONCIERGE_DATA_DIR", "CONCIERGE_PG_PORT", "CONCIERGE_REDIS_PORT"):
+        monkeypatch.setenv(key, env[key])
+    second_make_run = (
+        "from devserver.embedded import embedded_servers\n"
+        "with embedded_servers():\n"
+        "    pass\n"
+    )
+    with embedded.embedded_servers() as urls:  # a running `make run`
+        result = subprocess.run(
+            [sys.executable, "-c", second_make_run],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        # The first owner's servers and its record are untouched.
+        assert embedded.running_dev_urls() == urls
+        with psycopg.connect(urls["DATABASE_URL"], autocommit=True) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+
+    assert result.returncode != 0
+    assert "belong to a running process" in result.stderr
+    assert "is another `make run` active?" in result.stderr

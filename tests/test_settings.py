@@ -48,6 +48,20 @@ def test_it_passes_the_deploy_checklist_with_production_values():
         ("REDIS_URL", "http://redis:6379", "REDIS_URL: the scheme must be"),
         ("CSRF_TRUSTED_ORIGINS", "shop.example", "CSRF_TRUSTED_ORIGINS: 'shop.exa"),
         ("WIDGET_ALLOWED_ORIGINS", "*", "WIDGET_ALLOWED_ORIGINS: '*' is not an origin"),
+        ("ALLOWED_HOSTS", "*", "ALLOWED_HOSTS: '*' matches any host"),
+        ("ALLOWED_HOSTS", "chat.example,*", "ALLOWED_HOSTS: '*' matches any host"),
+        (
+            "WIDGET_ALLOWED_ORIGINS",
+            "https://*.shop.example",
+            "WIDGET_ALLOWED_ORIGINS: 'https://*.shop.example' is a wildcard",
+        ),
+        (
+            "CSRF_TRUSTED_ORIGINS",
+            "https://*.shop.example",
+            "CSRF_TRUSTED_ORIGINS: 'https://*.shop.example' is a wildcard",
+        ),
+        ("SECURE_PROXY_SSL_HEADER", "X Proto: 1", "SECURE_PROXY_SSL_HEADER: expected"),
+        ("DEMO", "sure", "DEMO: expected one of"),
         ("SECRET_KEY", "short", "SECRET_KEY: use at least 32"),
         ("TORCH_THREADS", "two", "TORCH_THREADS: expected an integer"),
     ],
@@ -100,3 +114,27 @@ def test_it_stops_with_one_line_when_a_development_process_has_no_urls():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Configuration error: DATABASE_URL/REDIS_URL: unset")
+
+
+def settings_value(expression: str, **env: str) -> str:
+    result = manage(
+        "shell", "-c", f"from django.conf import settings; {expression}", **env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_it_accepts_a_wildcard_host_in_development_only():
+    development = {**PRODUCTION, "DEBUG": "1", "ALLOWED_HOSTS": "*"}
+    assert settings_value("print(settings.ALLOWED_HOSTS)", **development) == "['*']"
+
+
+def test_it_trusts_no_proxy_header_unless_one_is_named():
+    expression = "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+    assert settings_value(expression, **PRODUCTION) == "None"
+    assert (
+        settings_value(
+            expression, **PRODUCTION, SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto"
+        )
+        == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    )

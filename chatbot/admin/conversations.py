@@ -13,6 +13,18 @@ from chatbot.admin.filters import IntentFilter, LowConfidenceFilter, YesNoFilter
 from chatbot.admin.help_text import HelpTextMixin
 from chatbot.models import Conversation, ConversationNote, Customer, Message
 
+# A spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(…) sends the reader's data away), and tab / carriage return let a
+# cell start with one after the program trims it. OWASP's remedy: a leading quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 class MessageInline(admin.TabularInline):
     model = Message
@@ -153,7 +165,8 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
         for m in rows:
             c = m.conversation
             writer.writerow(
-                [
+                spreadsheet_safe(cell)
+                for cell in [
                     c.public_id,
                     str(c.customer),
                     c.customer.email,

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlparse
 
 from channels.db import database_sync_to_async
-from django.conf import settings
-from django.http.request import validate_host
 
 from chatbot import services as chat_services
 from chatbot.console import selectors, services
@@ -26,6 +23,7 @@ from chatbot.consumers import (
     require_text,
 )
 from chatbot.models import Conversation, Message
+from chatbot.origins import is_own_origin
 
 FORBIDDEN_CLOSE_CODE = 4403
 MAX_OPEN_CONVERSATIONS = 20
@@ -36,11 +34,10 @@ def from_own_site(scope: dict[str, Any]) -> bool:
 
     The shops in WIDGET_ALLOWED_ORIGINS may open the chat socket, but a shop's page
     is often on the same *site* as the console (shop.example / chat.example), so a
-    browser would send the agent's session cookie along: only our own hosts may.
+    browser would send the agent's session cookie along: only our own pages may,
+    compared by scheme, host and port.
     """
-    origin = dict(scope.get("headers", [])).get(b"origin", b"").decode("latin1")
-    host = urlparse(origin).hostname
-    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+    return is_own_origin(scope)
 
 
 class AgentConsumer(FrameConsumer):

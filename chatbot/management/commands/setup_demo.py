@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatbot.demo import articles_load, orders_load
 from chatbot.dialogue.knowledge import article_embed
@@ -32,6 +32,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, no_train: bool = False, **options: Any) -> None:
+        if not settings.DEMO:
+            # It makes (or resets the password of) a superuser called "admin".
+            raise CommandError(
+                "setup_demo runs only in development (DEBUG=1) or with DEMO=1: it "
+                f"creates a superuser {DEMO_ADMIN!r} and the demo shop's data"
+            )
         self.load_once("products", Product, lambda: products_import(DEMO_CATALOG))
         self.load_once("help-centre articles", Article, articles_load)
         self.load_once("orders", Order, orders_load)
