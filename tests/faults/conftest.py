@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg
@@ -60,9 +61,9 @@ class FaultStack:
             process.kill()
         self.worker.process.wait()
 
-    def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.pg.url, autocommit=True) as db:
-            return db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return db.execute(sql, params).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,7 @@ class Shopper:
     async def say(self, text: str) -> str:
         client_msg_id = uuid.uuid4().hex
         self.outbox[client_msg_id] = text
-        with contextlib.suppress(GONE):  # if not, it goes again after a reconnect
+        with contextlib.suppress(*GONE):  # if not, it goes again after a reconnect
             await self._send(client_msg_id, text)
         return client_msg_id
 
@@ -83,7 +83,7 @@ class Shopper:
             if self.resend_at is not None and loop.time() >= self.resend_at:
                 self.resend_at = None
                 for client_msg_id, text in list(self.outbox.items()):
-                    with contextlib.suppress(GONE):
+                    with contextlib.suppress(*GONE):
                         await self._send(client_msg_id, text)
             try:
                 raw = await asyncio.wait_for(self.ws.recv(), min(left, 0.5))
@@ -109,6 +109,6 @@ class Shopper:
 
     async def close(self) -> None:
         if self.ws is not None:
-            with contextlib.suppress(GONE):
+            with contextlib.suppress(*GONE):
                 await self.ws.close()
             self.ws = None
