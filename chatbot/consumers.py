@@ -6,6 +6,7 @@ answers with ``ack`` / ``error`` frames and relays group events to the socket.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -55,6 +56,18 @@ TRANSIENT_ERRORS = (
     TimeoutError,
 )
 UNAVAILABLE_RETRY_AFTER = 5
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Throttle windows counted in this process while Redis is away: key → (ends, count).
+_local_windows: dict[str, tuple[float, int]] = {}
+
+
+def local_count(key: str, *, now: float, window: int) -> int:
+    """Count one more in a fixed window kept in this process's memory."""
+    for stale in [k for k, (ends, _) in _local_windows.items() if ends <= now]:
+        del _local_windows[stale]
+    ends, count = _local_windows.get(key, (now - now % window + window, 0))
+    _local_windows[key] = (ends, count + 1)
+    return count + 1
 
 
 class FrameError(Exception):
@@ -258,7 +271,14 @@ class ChatConsumer(FrameConsumer):
             await self.close(code=NOT_FOUND_CLOSE_CODE)
             return
         self.customer, self.conversation = customer, conversation
-        await self.channel_layer.group_add(conversation.group_name, self.channel_name)
+        try:
+            await self.channel_layer.group_add(
+                conversation.group_name, self.channel_name
+            )
+        except REDIS_ERRORS:
+            # Messages are still stored and acked; live updates wait for Redis, and
+            # the client's resync after its next reconnect fills the gap.
+            logger.warning("no live updates for %s: Redis is away", conversation)
         await self.send_json(
             {
                 "type": "session",
@@ -272,9 +292,10 @@ class ChatConsumer(FrameConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation"):
-            await self.channel_layer.group_discard(
-                self.conversation.group_name, self.channel_name
-            )
+            with contextlib.suppress(*REDIS_ERRORS):  # a membership Redis lost anyway
+                await self.channel_layer.group_discard(
+                    self.conversation.group_name, self.channel_name
+                )
 
     @database_sync_to_async
     def _open(
@@ -336,12 +357,20 @@ class ChatConsumer(FrameConsumer):
         )
 
     async def throttle(self) -> None:
-        """A fixed window per customer; over the limit, say when to retry."""
+        """A fixed window per customer; over the limit, say when to retry.
+
+        The count lives in the shared cache (Redis), so every server sees it; while
+        Redis is away this process counts alone, so a Redis outage throttles no
+        less and stops no message that PostgreSQL can store.
+        """
         limit, window = settings.CHAT_THROTTLE
         now = time.time()
         key = f"throttle:chat:{self.customer.pk}:{int(now // window)}"
-        await cache.aadd(key, 0, timeout=window + 1)
-        count = await cache.aincr(key)
+        try:
+            await cache.aadd(key, 0, timeout=window + 1)
+            count = await cache.aincr(key)
+        except REDIS_ERRORS:
+            count = local_count(key, now=now, window=window)
         if count > limit:
             retry_after = max(1, int(window - now % window) + 1)
             raise FrameError(

@@ -128,7 +128,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "chatbot.channel_layer.PatientRedisChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
     }
 }
