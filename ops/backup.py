@@ -320,7 +320,7 @@ def _write_archive(
             info.uname = info.gname = ""
             with open(path, "rb") as handle:
                 reader = _HashingReader(handle, bar)
-                tar.addfile(info, reader)  # type: ignore[arg-type]
+                tar.addfile(info, reader)
             hashes[name] = reader.digest.hexdigest()
         manifest = {
             "format": FORMAT,

@@ -59,7 +59,8 @@ def live_workers(client: redis.Redis) -> dict[str, list[str]]:
     """The workers that beat within the TTL: node name → the queues it consumes."""
     workers: dict[str, list[str]] = {}
     keys = list(client.scan_iter(match=KEY_PREFIX + "*", count=100))
-    for key, value in zip(keys, client.mget(keys) if keys else [], strict=True):
+    values: list[bytes | None] = client.mget(keys) if keys else []  # type: ignore[assignment]
+    for key, value in zip(keys, values, strict=True):
         if value is None:  # expired between SCAN and MGET
             continue
         name = key.decode()[len(KEY_PREFIX) :]
