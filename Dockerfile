@@ -18,6 +18,7 @@ COPY chatbot ./chatbot
 COPY classifier ./classifier
 COPY recommender ./recommender
 COPY ml ./ml
+COPY ops ./ops
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "ops",
     "ml",
     "classifier",
     "recommender",
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz answer probes by the container's own address.
+    "ops.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -164,6 +167,14 @@ MODEL_DIR = Path(env_str("MODEL_DIR") or DATA_DIR / "models")
 MODEL_KEEP_VERSIONS = env_int("MODEL_KEEP_VERSIONS", 5, minimum=1)
 # Saving a product or article queues the computation of its embedding.
 EMBED_ON_SAVE = True
+
+# --- Operations ---------------------------------------------------------------
+# Each Celery worker renews a Redis key this often; /readyz and the workers'
+# healthcheck count it alive for three intervals.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+# Where backup/restore find pg_dump, pg_restore and psql (of the server's major
+# version or newer); empty: the embedded PostgreSQL's, else those on PATH.
+PG_BIN_DIR = env_str("PG_BIN_DIR")
 
 # --- Security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -161,6 +161,12 @@ def active_version(kind: str) -> int | None:
     return row
 
 
+def forget_active_versions() -> None:
+    """Drop every process's cached answer to :func:`active_version`, after the
+    rows changed behind the registry's back (a database restore)."""
+    cache.delete_many([_cache_key(kind) for kind in ModelVersion.Kind.values])
+
+
 def verified_path(model_version: ModelVersion) -> Path:
     """The artifact folder, after checking its hash against the registry."""
     path = Path(model_version.artifact_path)

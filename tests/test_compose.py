@@ -96,3 +96,22 @@ def test_the_image_alone_trusts_no_forwarded_header():
     command = dockerfile[dockerfile.index("\nCMD ") :]
     assert "--no-proxy-headers" in command
     assert "--forwarded-allow-ips" not in command
+
+
+def test_web_and_workers_have_healthchecks_on_what_the_app_serves():
+    services = compose()["services"]
+    web = " ".join(services["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/healthz" in web
+    for name in ("worker-inference", "worker-training"):
+        assert services[name]["healthcheck"]["test"] == [
+            "CMD",
+            "python",
+            "manage.py",
+            "worker_alive",
+        ]
+
+
+def test_the_image_holds_every_package_production_imports():
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    for package in ("config", "chatbot", "classifier", "recommender", "ml", "ops"):
+        assert f"COPY {package} ./{package}" in dockerfile
