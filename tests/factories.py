@@ -114,7 +114,7 @@ class AgentPresenceFactory(DjangoModelFactory[AgentPresence]):
     class Meta:
         model = AgentPresence
 
-    user = factory.SubFactory(StaffFactory)
+    user = factory.SubFactory(AgentFactory)
     last_seen = factory.LazyFunction(timezone.now)
 
 
