@@ -9,7 +9,9 @@ class ChatbotConfig(AppConfig):
 
     def ready(self) -> None:
         # Models can be imported only once the app registry is ready.
+        from chatbot.console import signals
         from chatbot.models import Article
         from ml.embedding_queue import embed_on_save
 
         embed_on_save(Article, task="chatbot.tasks.embed_articles")
+        signals.connect()

@@ -9,6 +9,7 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
@@ -55,17 +56,56 @@ class MessageFactory(DjangoModelFactory[Message]):
     seq = factory.LazyAttribute(lambda m: m.conversation.next_seq())
 
 
+def granting(default: list[str]) -> Any:
+    """A post-generation ``permissions=["app.codename", …]``, ``default`` if not
+    given, granted to the user directly."""
+
+    def grant(user: Any, create: bool, extracted: list[str] | None, **_: Any) -> None:
+        if not create:
+            return
+        for name in default if extracted is None else extracted:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(
+                    content_type__app_label=app_label, codename=codename
+                )
+            )
+
+    return factory.PostGeneration(grant)
+
+
 class StaffFactory(DjangoModelFactory[Any]):
-    """A support agent who can log in to the console and the admin."""
+    """Staff who can log in to the admin, with no permissions unless given
+    ``permissions=[…]`` (``AgentFactory`` makes a support agent)."""
 
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True  # the permissions hook saves what it adds
 
     username = "bob"
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     is_staff = True
     password = factory.django.Password("bob-password-123")
+
+    permissions = granting([])
+
+
+# What a support agent does in the console: see, reply, assign, resolve, note.
+CONSOLE_PERMISSIONS = [
+    "chatbot.view_conversation",
+    "chatbot.reply_conversation",
+    "chatbot.assign_conversation",
+    "chatbot.resolve_conversation",
+    "chatbot.add_conversationnote",
+]
+
+
+class AgentFactory(StaffFactory):
+    """A support agent with every console permission, as the Support agent group
+    gives them; ``permissions=[…]`` grants only those."""
+
+    permissions = granting(CONSOLE_PERMISSIONS)
 
 
 class AgentPresenceFactory(DjangoModelFactory[AgentPresence]):
@@ -74,7 +114,7 @@ class AgentPresenceFactory(DjangoModelFactory[AgentPresence]):
     class Meta:
         model = AgentPresence
 
-    user = factory.SubFactory(StaffFactory)
+    user = factory.SubFactory(AgentFactory)
     last_seen = factory.LazyFunction(timezone.now)
 
 

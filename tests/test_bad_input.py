@@ -23,11 +23,11 @@ from config.asgi import application
 from recommender.models import Interaction
 from tests.chat import frames_until
 from tests.factories import (
+    AgentFactory,
     ArticleFactory,
     ConversationFactory,
     CustomerFactory,
     ProductFactory,
-    StaffFactory,
 )
 from tests.live import Process, child_env, start_web
 
@@ -188,7 +188,8 @@ async def test_the_corpus_gets_its_codes_on_the_console_socket_and_stores_nothin
     conversation = await database_sync_to_async(ConversationFactory.create)(
         customer=await database_sync_to_async(CustomerFactory.create)()
     )
-    bob = await database_sync_to_async(StaffFactory.create)(username="bob")
+    # A support agent: the console refuses staff without its permissions.
+    bob = await database_sync_to_async(AgentFactory.create)(username="bob")
     ws = WebsocketCommunicator(
         application,
         "/ws/console/",

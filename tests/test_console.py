@@ -27,6 +27,8 @@ from chatbot.models import (
 from config.asgi import application
 from tests.chat import frames_until
 from tests.factories import (
+    CONSOLE_PERMISSIONS,
+    AgentFactory,
     CannedResponseFactory,
     ConversationFactory,
     MessageFactory,
@@ -41,9 +43,23 @@ ORIGIN = (b"origin", b"http://testserver")
 
 
 @pytest.fixture
+def bob(db: Any) -> Any:
+    """A support agent, with every console permission."""
+    return AgentFactory.create(username="bob")
+
+
+@pytest.fixture
 def dave(db: Any) -> Any:
     """A second support agent."""
-    return StaffFactory.create(username="dave")
+    return AgentFactory.create(username="dave")
+
+
+def agent_without(missing: str, username: str = "erin") -> Any:
+    """Staff with every console permission but ``missing``."""
+    return AgentFactory.create(
+        username=username,
+        permissions=[p for p in CONSOLE_PERMISSIONS if p != f"chatbot.{missing}"],
+    )
 
 
 def cookie_for(user: Any) -> tuple[bytes, bytes]:
@@ -556,3 +572,320 @@ def test_it_creates_a_support_agent_group_with_exactly_the_agents_permissions():
     assert not Permission.objects.filter(
         group=group, content_type__app_label__in=["auth", "ml"]
     ).exists()
+
+
+# --- permissions -------------------------------------------------------------------
+
+
+async def closed_with(ws: Any, *, within: float = 5.0) -> int:
+    """The close code the server sends within ``within`` seconds (frames before it
+    are skipped); fails with a timeout if the socket stays open."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        output = await ws.receive_output(timeout=max(0.01, deadline - loop.time()))
+        if output["type"] == "websocket.close":
+            return int(output["code"])
+
+
+def holding(agent: Any, customer: Customer) -> Conversation:
+    """A conversation ``agent`` has taken over."""
+    conversation = waiting_conversation(customer)
+    conversation.take(agent_id=agent.pk)
+    return conversation
+
+
+def support_group() -> Group:
+    """The "Support agent" group as the migrations leave it (a transactional test
+    starts without the rows data migrations wrote)."""
+    from django.apps import apps
+
+    importlib.import_module("chatbot.migrations.0004_support_agent_group").create_group(
+        apps, None
+    )
+    importlib.import_module("chatbot.migrations.0008_console_permissions").grant(
+        apps, None
+    )
+    return Group.objects.get(name="Support agent")
+
+
+async def test_it_refuses_the_console_socket_to_staff_without_the_view_permission():
+    # Staff with every other console permission: viewing is what the console needs.
+    erin = await database_sync_to_async(agent_without)("view_conversation")
+    mallory = await database_sync_to_async(StaffFactory.create)(username="mallory")
+    for user in (erin, mallory):
+        header = await database_sync_to_async(cookie_for)(user)
+        ws = WebsocketCommunicator(
+            application, "/ws/console/", headers=[ORIGIN, header]
+        )
+        connected, code = await ws.connect()
+        assert not connected
+        assert code == 4403
+
+
+def test_it_refuses_the_console_page_to_staff_without_the_view_permission(client):
+    client.force_login(StaffFactory.create(username="mallory"))
+    response = client.get("/console/", secure=True)
+    assert response.status_code == 403
+    assert b"canned-data" not in response.content
+
+
+def test_it_hides_on_the_page_what_the_agent_may_not_do(client):
+    viewer = StaffFactory.create(
+        username="vera", permissions=["chatbot.view_conversation"]
+    )
+    AgentFactory.create(username="dave")
+    client.force_login(viewer)
+    page = client.get("/console/", secure=True).content.decode()
+    for needs in ("reply", "resolve", "assign", "note"):
+        assert f'data-needs="{needs}" hidden' in page
+    assert ">dave</option>" not in page  # no agent list for one who can't assign
+
+
+async def test_it_tells_the_console_what_the_agent_may_do(bob):
+    viewer = await database_sync_to_async(StaffFactory.create)(
+        username="vera", permissions=["chatbot.view_conversation"]
+    )
+    ws, hello = await console([await database_sync_to_async(cookie_for)(bob)])
+    assert hello["agent"]["permissions"] == [
+        "view",
+        "reply",
+        "assign",
+        "resolve",
+        "note",
+    ]
+    await ws.disconnect()
+    ws, hello = await console([await database_sync_to_async(cookie_for)(viewer)])
+    assert hello["agent"]["permissions"] == ["view"]
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("action", "missing"),
+    [
+        ("take", "reply_conversation"),
+        ("reply", "reply_conversation"),
+        ("typing", "reply_conversation"),
+        ("hand_back", "reply_conversation"),
+        ("resolve", "resolve_conversation"),
+        ("assign", "assign_conversation"),
+        ("note", "add_conversationnote"),
+    ],
+)
+async def test_it_refuses_each_action_without_its_permission(
+    alice, dave, action, missing
+):
+    erin = await database_sync_to_async(agent_without)(missing)
+    # Erin holds the conversation herself: only the permission is in the way.
+    conversation = await database_sync_to_async(holding)(erin, alice)
+    if action == "take":
+        await database_sync_to_async(conversation.hand_back)()
+    before = await reload(conversation)
+    ws, _ = await console([await database_sync_to_async(cookie_for)(erin)])
+    await ws.send_json_to(
+        {
+            "type": action,
+            "conversation": conversation.public_id,
+            "client_msg_id": "m1",
+            "text": "Hello",
+            "agent": dave.pk,
+        }
+    )
+    error = (await frames_until(ws, of_type("error")))[-1]
+    assert error["code"] == "forbidden"
+    assert error["conversation"] == conversation.public_id
+    after = await reload(conversation)
+    assert (after.status, after.assigned_agent_id) == (
+        before.status,
+        before.assigned_agent_id,
+    )
+    assert after.last_seq == 2
+    assert not await database_sync_to_async(ConversationNote.objects.exists)()
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("action", ["hand_back", "resolve"])
+async def test_it_refuses_to_act_on_another_agents_conversation_without_assign(
+    alice, bob, dave, action
+):
+    conversation = await database_sync_to_async(holding)(dave, alice)
+    erin = await database_sync_to_async(agent_without)("assign_conversation")
+    ws, _ = await console([await database_sync_to_async(cookie_for)(erin)])
+    await ws.send_json_to({"type": action, "conversation": conversation.public_id})
+    error = (await frames_until(ws, of_type("error")))[-1]
+    assert error["code"] == "forbidden"
+    assert "dave" in error["message"]
+    after = await reload(conversation)
+    assert (after.status, after.assigned_agent_id) == ("with_agent", dave.pk)
+    await ws.disconnect()
+
+    # Bob may assign, so he may act on Dave's conversation.
+    ws, _ = await console([await database_sync_to_async(cookie_for)(bob)])
+    await ws.send_json_to({"type": action, "conversation": conversation.public_id})
+    expected = "bot" if action == "hand_back" else "resolved"
+    await frames_until(ws, summary_of(conversation.public_id, status=expected))
+    await ws.disconnect()
+
+
+def test_it_checks_permissions_in_the_service_layer(alice):
+    erin = agent_without("resolve_conversation")
+    conversation = waiting_conversation(alice)
+    with pytest.raises(services.Forbidden):
+        services.conversation_resolve(conversation_id=conversation.pk, agent=erin)
+    erin.is_active = False
+    erin.save()
+    with pytest.raises(services.Forbidden):
+        services.conversation_take(conversation_id=conversation.pk, agent=erin)
+    conversation.refresh_from_db()
+    assert conversation.status == "waiting_for_agent"
+
+
+def test_it_offers_for_assignment_only_staff_who_may_reply(alice, bob, dave):
+    StaffFactory.create(username="mallory")
+    StaffFactory.create(username="vera", permissions=["chatbot.view_conversation"])
+    StaffFactory.create(username="root", is_superuser=True)
+    grouped = StaffFactory.create(username="gina")
+    grouped.groups.add(support_group())
+    AgentFactory.create(username="ivan", is_active=False)
+    from chatbot.console import selectors
+
+    assert [a["name"] for a in selectors.agents()] == ["bob", "dave", "gina", "root"]
+    conversation = waiting_conversation(alice)
+    vera = StaffFactory.create(username="vera")
+    with pytest.raises(services.UnknownAgent):
+        services.conversation_assign(
+            conversation_id=conversation.pk, agent=bob, to_agent_id=vera.pk
+        )
+
+
+def test_it_gives_the_support_agent_group_the_console_permissions():
+    from chatbot.console import permissions
+
+    gina = StaffFactory.create(username="gina")
+    gina.groups.add(support_group())
+    assert permissions.granted(gina) == ["view", "reply", "assign", "resolve", "note"]
+
+
+def revoke_by_deactivating(user: Any, group: Group) -> None:
+    user.is_active = False
+    user.save()
+
+
+def revoke_staff(user: Any, group: Group) -> None:
+    user.is_staff = False
+    user.save()
+
+
+def revoke_by_leaving_the_group(user: Any, group: Group) -> None:
+    user.groups.remove(group)
+
+
+def revoke_by_emptying_the_group(user: Any, group: Group) -> None:
+    group.user_set.clear()
+
+
+def revoke_from_the_group(user: Any, group: Group) -> None:
+    group.permissions.remove(Permission.objects.get(codename="view_conversation"))
+
+
+def revoke_everyones_view(user: Any, group: Group) -> None:
+    Permission.objects.get(codename="view_conversation").group_set.clear()
+
+
+def revoke_by_deleting_the_group(user: Any, group: Group) -> None:
+    group.delete()
+
+
+def revoke_by_deleting_the_user(user: Any, group: Group) -> None:
+    user.delete()
+
+
+@pytest.mark.parametrize(
+    "revoke",
+    [
+        revoke_by_deactivating,
+        revoke_staff,
+        revoke_by_leaving_the_group,
+        revoke_by_emptying_the_group,
+        revoke_from_the_group,
+        revoke_everyones_view,
+        revoke_by_deleting_the_group,
+        revoke_by_deleting_the_user,
+    ],
+)
+async def test_it_closes_the_socket_within_seconds_when_the_console_is_taken_away(
+    alice, revoke
+):
+    def agent_in_group() -> tuple[Any, Group]:
+        group = support_group()
+        gina = StaffFactory.create(username="gina")
+        gina.groups.add(group)
+        return gina, group
+
+    gina, group = await database_sync_to_async(agent_in_group)()
+    conversation = await database_sync_to_async(waiting_conversation)(alice)
+    ws, _ = await console([await database_sync_to_async(cookie_for)(gina)])
+    await opened(ws, conversation)
+    await database_sync_to_async(revoke)(gina, group)
+    # Well before the periodic re-check (30 s): the change itself closes it.
+    assert await closed_with(ws, within=5) == 4403
+
+
+async def test_it_closes_the_socket_when_the_direct_permission_is_removed(bob):
+    ws, _ = await console([await database_sync_to_async(cookie_for)(bob)])
+    view = await database_sync_to_async(Permission.objects.get)(
+        codename="view_conversation"
+    )
+    await database_sync_to_async(bob.user_permissions.remove)(view)
+    assert await closed_with(ws, within=5) == 4403
+
+
+async def test_it_updates_the_console_when_an_action_permission_is_removed(alice, bob):
+    conversation = await database_sync_to_async(waiting_conversation)(alice)
+    ws, _ = await console([await database_sync_to_async(cookie_for)(bob)])
+    resolve = await database_sync_to_async(Permission.objects.get)(
+        codename="resolve_conversation"
+    )
+    await database_sync_to_async(bob.user_permissions.remove)(resolve)
+    frame = (await frames_until(ws, of_type("permissions")))[-1]
+    assert frame["permissions"] == ["view", "reply", "assign", "note"]
+    await ws.send_json_to({"type": "resolve", "conversation": conversation.public_id})
+    assert (await frames_until(ws, of_type("error")))[-1]["code"] == "forbidden"
+    assert (await reload(conversation)).status == "waiting_for_agent"
+    await ws.disconnect()
+
+
+async def test_it_rechecks_the_permissions_before_every_frame(alice, bob):
+    conversation = await database_sync_to_async(waiting_conversation)(alice)
+    ws, _ = await console([await database_sync_to_async(cookie_for)(bob)])
+    # An update() sends no signal: only the check before the frame can see it.
+    await database_sync_to_async(
+        StaffFactory._meta.model.objects.filter(pk=bob.pk).update
+    )(is_active=False)
+    await ws.send_json_to({"type": "take", "conversation": conversation.public_id})
+    assert await closed_with(ws, within=5) == 4403
+    assert (await reload(conversation)).status == "waiting_for_agent"
+
+
+async def test_it_rechecks_the_permissions_periodically_as_a_backstop(bob, monkeypatch):
+    from chatbot.console import consumers
+
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.2)
+    ws, _ = await console([await database_sync_to_async(cookie_for)(bob)])
+    # A lost signal (an update() sends none); the socket is idle.
+    await database_sync_to_async(
+        StaffFactory._meta.model.objects.filter(pk=bob.pk).update
+    )(is_staff=False)
+    assert await closed_with(ws, within=5) == 4403
+
+
+async def test_it_counts_only_agents_who_may_reply_as_online():
+    viewer = await database_sync_to_async(StaffFactory.create)(
+        username="vera", permissions=["chatbot.view_conversation"]
+    )
+    ws, _ = await console([await database_sync_to_async(cookie_for)(viewer)])
+    await ws.send_json_to({"type": "heartbeat"})
+    await ws.send_json_to({"type": "open", "conversation": "missing"})
+    await frames_until(ws, of_type("error"))  # frames run in order: heartbeat done
+    assert not await database_sync_to_async(AgentPresence.objects.exists)()
+    await ws.disconnect()

@@ -16,6 +16,14 @@ from config.asgi import application
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def bob(db: Any) -> Any:
+    """A support agent: the console refuses staff without its permissions."""
+    from tests.factories import AgentFactory
+
+    return AgentFactory.create(username="bob")
+
+
 def cookie_for(user: Any) -> tuple[bytes, bytes]:
     client = Client()
     client.force_login(user)

@@ -1,4 +1,10 @@
-"""The agent console's websocket (``ws/console/``), for staff only.
+"""The agent console's websocket (``ws/console/``), for staff who may view
+conversations (``chatbot.console.permissions``).
+
+Permissions are re-read from the database before every frame, whenever the user's
+``console.user.<id>`` group says they changed (``chatbot.console.signals``), and on
+a timer as a backstop; the socket closes with 4403 once the user may no longer use
+the console (deactivated, no longer staff, the view permission taken away).
 
 It joins the "console" group (list changes, notes) and the group of each
 conversation the agent opens (messages, typing, status) — the same group the
@@ -8,13 +14,16 @@ Every write goes through ``chatbot.console.services``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 
 from chatbot import services as chat_services
-from chatbot.console import selectors, services
+from chatbot.console import permissions, selectors, services
 from chatbot.console.services import ConsoleError
 from chatbot.consumers import (
     FrameConsumer,
@@ -27,6 +36,8 @@ from chatbot.origins import is_own_origin
 
 FORBIDDEN_CLOSE_CODE = 4403
 MAX_OPEN_CONVERSATIONS = 20
+# The backstop re-check of the user's permissions, should a change signal be lost.
+RECHECK_SECONDS = 30.0
 
 
 def from_own_site(scope: dict[str, Any]) -> bool:
@@ -42,27 +53,37 @@ def from_own_site(scope: dict[str, Any]) -> bool:
 
 class AgentConsumer(FrameConsumer):
     user: Any
+    granted: list[str]
     opened: dict[str, Conversation]
+    watcher: asyncio.Task[None]
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        staff = user and user.is_authenticated and user.is_active and user.is_staff
-        if not staff or not from_own_site(self.scope):
-            # Refused during the handshake: a customer's token or an anonymous
-            # visitor never gets a console socket.
+        granted = await database_sync_to_async(permissions.granted)(user)
+        if not granted or not from_own_site(self.scope):
+            # Refused during the handshake: a customer's token, an anonymous
+            # visitor or staff without the view permission never get a socket.
             await self.close(code=FORBIDDEN_CLOSE_CODE)
             return
-        self.user = user
+        self.user, self.granted = user, granted
         self.opened = {}
         await self.accept()
         await self.channel_layer.group_add(
             chat_services.CONSOLE_GROUP, self.channel_name
         )
+        await self.channel_layer.group_add(
+            permissions.user_group(user.pk), self.channel_name
+        )
+        self.watcher = asyncio.ensure_future(self.recheck_periodically())
         await database_sync_to_async(services.presence_touch)(agent=user)
         await self.send_json(
             {
                 "type": "hello",
-                "agent": {"id": user.pk, "name": user.get_username()},
+                "agent": {
+                    "id": user.pk,
+                    "name": user.get_username(),
+                    "permissions": granted,
+                },
                 "conversations": await database_sync_to_async(
                     selectors.conversation_list
                 )(),
@@ -72,13 +93,55 @@ class AgentConsumer(FrameConsumer):
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "opened"):
             return
+        self.watcher.cancel()
         await self.channel_layer.group_discard(
             chat_services.CONSOLE_GROUP, self.channel_name
+        )
+        await self.channel_layer.group_discard(
+            permissions.user_group(self.user.pk), self.channel_name
         )
         for conversation in self.opened.values():
             await self.channel_layer.group_discard(
                 conversation.group_name, self.channel_name
             )
+
+    # --- permissions ----------------------------------------------------------------
+
+    @database_sync_to_async
+    def reload_user(self) -> tuple[Any, list[str]]:
+        # A fresh instance: a user object caches its permissions for its lifetime.
+        user = get_user_model().objects.filter(pk=self.user.pk).first()
+        return user, permissions.granted(user)
+
+    async def recheck(self) -> bool:
+        """Re-read the user's permissions; close the socket if the console is no
+        longer theirs. Returns whether the socket stays open."""
+        user, granted = await self.reload_user()
+        if not granted:
+            if asyncio.current_task() is not self.watcher:
+                self.watcher.cancel()
+            await self.close(code=FORBIDDEN_CLOSE_CODE)
+            return False
+        changed = granted != self.granted
+        self.user, self.granted = user, granted
+        if changed:
+            await self.send_json({"type": "permissions", "permissions": granted})
+        return True
+
+    async def recheck_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            # A hiccup of the database is no reason to drop the agent; the next
+            # round or the next frame checks again.
+            with contextlib.suppress(Exception):
+                if not await self.recheck():
+                    return
+
+    async def require(self, name: str) -> None:
+        await database_sync_to_async(services.require_permission)(self.user, name)
+
+    async def console_permissions(self, event: dict[str, Any]) -> None:
+        await self.recheck()
 
     # --- client → server --------------------------------------------------------
 
@@ -87,6 +150,8 @@ class AgentConsumer(FrameConsumer):
         handler: Callable[[Any, dict[str, Any]], Awaitable[None]],
         frame: dict[str, Any],
     ) -> None:
+        if not await self.recheck():
+            return
         try:
             await handler(self, frame)
         except ConsoleError as error:
@@ -109,6 +174,7 @@ class AgentConsumer(FrameConsumer):
         await database_sync_to_async(services.presence_touch)(agent=self.user)
 
     async def on_open(self, frame: dict[str, Any]) -> None:
+        await self.require("view")
         conversation = await self.conversation(frame)
         if conversation.public_id not in self.opened:
             if len(self.opened) >= MAX_OPEN_CONVERSATIONS:
@@ -160,6 +226,8 @@ class AgentConsumer(FrameConsumer):
         )
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
+        # Only an agent who may reply shows the customer "Agent is typing…".
+        await self.require("reply")
         conversation = await self.conversation(frame)
         await self.channel_layer.group_send(
             conversation.group_name,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     IntegerField,
@@ -16,6 +15,7 @@ from django.db.models import (
     When,
 )
 
+from chatbot.console import permissions
 from chatbot.models import CannedResponse, Conversation, ConversationNote, Message
 
 LIST_LIMIT = 100
@@ -106,8 +106,8 @@ def conversation_detail(conversation: Conversation) -> dict[str, Any]:
 
 
 def agents() -> list[dict[str, Any]]:
-    """Staff who can be assigned a conversation."""
-    users = get_user_model().objects.filter(is_active=True, is_staff=True)
+    """Staff who can be assigned a conversation: those who may reply."""
+    users = permissions.assignable_agents()
     return [
         {"id": u.pk, "name": u.get_full_name() or u.get_username()}
         for u in users.order_by("username")

@@ -1,5 +1,10 @@
 """What an agent does to a conversation: take, reply, note, hand back, resolve, assign.
 
+Every function takes the acting user and checks their permissions first (raising
+``Forbidden``): the console is for staff with ``chatbot.view_conversation``, and
+each action needs its own (``chatbot.console.permissions``). Acting on a conversation
+another agent holds also needs the assign permission.
+
 Every function locks the conversation row (``select_for_update``), so two agents
 acting at once are serialised and both consoles end up showing the same state. The
 broadcasts go out only after the commit.
@@ -10,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from chatbot import services
+from chatbot.console import permissions
 from chatbot.models import (
     AgentPresence,
     Conversation,
@@ -47,6 +52,35 @@ class UnknownAgent(ConsoleError):
     code = "unknown_agent"
 
 
+class Forbidden(ConsoleError):
+    code = "forbidden"
+
+
+def require_permission(user: Any, name: str) -> None:
+    """Raise ``Forbidden`` unless ``user`` may use the console and do ``name``.
+
+    Raises:
+        Forbidden: with a message naming what is missing.
+    """
+    perm, what = permissions.CONSOLE[name]
+    if not permissions.may_use_console(user) or not user.has_perm(perm):
+        raise Forbidden(f"You don't have permission to {what}")
+
+
+def _require_may_act_on(conversation: Conversation, agent: Any) -> None:
+    """Another agent's conversation is theirs: only those who may assign act on it."""
+    held = conversation.status == Conversation.Status.WITH_AGENT
+    if (
+        held
+        and conversation.assigned_agent_id != agent.pk
+        and not agent.has_perm(permissions.ASSIGN)
+    ):
+        raise Forbidden(
+            f"{_name(conversation.assigned_agent)} has this conversation; you don't "
+            "have permission to act on another agent's conversation"
+        )
+
+
 def _locked(conversation_id: int) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation_id)
 
@@ -71,9 +105,11 @@ def conversation_take(*, conversation_id: int, agent: AbstractBaseUser) -> Conve
     """Give the conversation to ``agent``; the bot stops answering.
 
     Raises:
+        Forbidden: ``agent`` may not reply.
         AlreadyTaken: another agent has it (the second of two agents racing).
         ConversationClosed: it is resolved.
     """
+    require_permission(agent, "reply")
     with transaction.atomic():
         conversation = _locked(conversation_id)
         if conversation.status == Conversation.Status.WITH_AGENT:
@@ -117,6 +153,7 @@ def conversation_reply(
     client_msg_id: str | None = None,
 ) -> Message:
     """Send the customer a message from ``agent``, who must have the conversation."""
+    require_permission(agent, "reply")
     with transaction.atomic():
         conversation = _locked(conversation_id)
         _require_assigned(conversation, agent)
@@ -134,6 +171,7 @@ def conversation_note(
     *, conversation_id: int, agent: AbstractBaseUser, text: str
 ) -> ConversationNote:
     """Add an internal note; it goes to agent consoles only, never the customer."""
+    require_permission(agent, "note")
     with transaction.atomic():
         conversation = Conversation.objects.get(pk=conversation_id)
         note = ConversationNote.objects.create(
@@ -152,9 +190,11 @@ def conversation_hand_back(
     *, conversation_id: int, agent: AbstractBaseUser
 ) -> Conversation:
     """Give the conversation back to the bot, which answers the next message."""
+    require_permission(agent, "reply")
     with transaction.atomic():
         conversation = _locked(conversation_id)
         _require_open(conversation)
+        _require_may_act_on(conversation, agent)
         if conversation.status != Conversation.Status.BOT:
             _change(conversation, conversation.hand_back)
     return conversation
@@ -164,8 +204,10 @@ def conversation_resolve(
     *, conversation_id: int, agent: AbstractBaseUser
 ) -> Conversation:
     """Close the conversation; the customer's widget then asks for a rating."""
+    require_permission(agent, "resolve")
     with transaction.atomic():
         conversation = _locked(conversation_id)
+        _require_may_act_on(conversation, agent)
         if conversation.status != Conversation.Status.RESOLVED:
             _change(conversation, lambda: conversation.resolve(by_agent_id=agent.pk))
     return conversation
@@ -174,12 +216,9 @@ def conversation_resolve(
 def conversation_assign(
     *, conversation_id: int, agent: AbstractBaseUser, to_agent_id: int
 ) -> Conversation:
-    """Assign (or transfer) the conversation to another active staff member."""
-    target = (
-        get_user_model()
-        .objects.filter(pk=to_agent_id, is_active=True, is_staff=True)
-        .first()
-    )
+    """Assign (or transfer) the conversation to an agent who may reply."""
+    require_permission(agent, "assign")
+    target = permissions.assignable_agents().filter(pk=to_agent_id).first()
     if target is None:
         raise UnknownAgent("No such support agent")
     with transaction.atomic():
@@ -194,7 +233,12 @@ def conversation_assign(
 
 
 def presence_touch(*, agent: AbstractBaseUser) -> None:
-    """Record that ``agent``'s console is open; the queue counts agents online."""
+    """Record that ``agent``'s console is open; the queue counts agents online.
+
+    Only agents who may reply count: a console that can only watch answers no one.
+    """
+    if "reply" not in permissions.granted(agent):
+        return
     now = timezone.now()
     presence, created = AgentPresence.objects.get_or_create(
         user_id=agent.pk, defaults={"last_seen": now}

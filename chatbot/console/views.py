@@ -6,11 +6,12 @@ import csv
 from datetime import date
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from chatbot import analytics
-from chatbot.console import charts, selectors
+from chatbot.console import charts, permissions, selectors
 
 MAX_DAYS = 366
 
@@ -18,12 +19,18 @@ MAX_DAYS = 366
 @staff_member_required
 def console(request: HttpRequest) -> HttpResponse:
     """The live console; everything live arrives over ``ws/console/``."""
+    granted = permissions.granted(request.user)
+    if not granted:
+        # Logged-in staff, but without the view permission: a login page would
+        # only send them round in a circle.
+        raise PermissionDenied("You don't have permission to see conversations")
     return render(
         request,
         "chatbot/console/console.html",
         {
             "canned_responses": selectors.canned_responses(),
-            "agents": selectors.agents(),
+            "agents": selectors.agents() if "assign" in granted else [],
+            "granted": granted,
         },
     )
 

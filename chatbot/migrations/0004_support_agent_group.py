@@ -33,9 +33,12 @@ def create_group(apps: Any, schema_editor: Any) -> None:
     # Permissions are normally created after all migrations ran (post_migrate); on
     # a fresh database they don't exist yet at this point, so create them now.
     for app_config in apps.get_app_configs():
+        # Restored after: the tests run this with the global registry, whose apps
+        # must keep their models module (or a later flush creates no permissions).
+        models_module = getattr(app_config, "models_module", None)
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = models_module
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

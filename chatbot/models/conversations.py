@@ -106,6 +106,16 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-created"]
+        # The console's permissions, beside the default ``view_conversation`` (which
+        # the console needs to show anything: transcripts, emails, the list).
+        permissions = [
+            ("reply_conversation", "Can take over a conversation and reply"),
+            (
+                "assign_conversation",
+                "Can assign a conversation, or act on one another agent holds",
+            ),
+            ("resolve_conversation", "Can resolve a conversation"),
+        ]
 
     def __str__(self) -> str:
         return f"Conversation {self.public_id}"

@@ -5,12 +5,43 @@ from __future__ import annotations
 import re
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def bob(db: Any) -> Any:
+    """A support agent, with every console permission."""
+    from tests.factories import AgentFactory
+
+    return AgentFactory.create(username="bob")
+
+
+def in_a_thread(change: Any) -> None:
+    from django.db import connection
+
+    def run() -> None:
+        try:
+            change()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
+def log_in(page: Any, url: str) -> None:
+    page.goto(url + "/admin/login/?next=/console/")
+    page.fill("#id_username", "bob")
+    page.fill("#id_password", "bob-password-123")
+    page.click("input[type=submit]")
+    expect(page.get_by_test_id("console-connection")).to_have_text("Live")
 
 
 def test_an_agent_takes_over_a_waiting_conversation_and_the_customer_gets_the_reply(
@@ -166,4 +197,48 @@ def test_the_console_beeps_and_notifies_when_a_conversation_starts_waiting(
     assert page.evaluate("window.__notes") == [
         ["A customer is waiting", "Alice: Hello"]
     ]
+    context.close()
+
+
+def test_the_console_hides_what_the_agent_may_no_longer_do_and_closes_when_deactivated(
+    live_stack, browser, alice, bob
+):
+    from django.contrib.auth.models import Permission
+
+    from chatbot.models import Conversation, Message
+
+    conversation = Conversation.objects.create(
+        customer=alice,
+        status=Conversation.Status.WAITING_FOR_AGENT,
+        waiting_since=timezone.now(),
+        last_seq=1,
+    )
+    Message.objects.create(
+        conversation=conversation, seq=1, sender="customer", text="Hello"
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    log_in(page, live_stack.url)
+    page.locator(f"[data-conversation='{conversation.public_id}']").click()
+    resolve = page.get_by_test_id("console-resolve")
+    expect(resolve).to_be_visible()
+    expect(page.get_by_test_id("console-take")).to_be_visible()
+
+    # An administrator's change, made off Playwright's thread (its event loop owns
+    # this one, and the change broadcasts to the console through the channel layer).
+    in_a_thread(
+        lambda: bob.user_permissions.remove(
+            Permission.objects.get(codename="resolve_conversation")
+        )
+    )
+    expect(resolve).to_be_hidden()
+    expect(page.get_by_test_id("console-take")).to_be_visible()
+
+    def deactivate() -> None:
+        bob.is_active = False
+        bob.save()
+
+    in_a_thread(deactivate)
+    expect(page.get_by_test_id("console-connection")).to_contain_text("Not allowed")
     context.close()

@@ -56,7 +56,9 @@
     ws.addEventListener("close", (event) => {
       clearInterval(state.heartbeat);
       if (event.code === 4403) {
-        setConnection("Not allowed — log in as staff", false);
+        // Not staff, or the console permission was taken away (or the account
+        // deactivated) while the page was open.
+        setConnection("Not allowed — ask an administrator for console access", false);
         return;
       }
       setConnection("Reconnecting…", false);
@@ -85,6 +87,7 @@
   const HANDLERS = {
     hello(frame) {
       state.me = frame.agent;
+      applyPermissions();
       const before = new Map(state.conversations);
       state.conversations.clear();
       for (const c of frame.conversations) {
@@ -122,6 +125,10 @@
       if (frame.conversation !== state.current) return;
       addMessage(frame);
       if (frame.sender === "customer") hideTyping();
+    },
+    permissions(frame) {
+      if (state.me) state.me.permissions = frame.permissions;
+      applyPermissions();
     },
     ack() {},
     typing(frame) {
@@ -212,6 +219,19 @@
     renderList();
   }
 
+  function can(permission) {
+    return Boolean(state.me && (state.me.permissions || []).includes(permission));
+  }
+
+  function applyPermissions() {
+    // The server checks every action; this only hides what would be refused.
+    for (const node of document.querySelectorAll("[data-needs]")) {
+      node.hidden = !can(node.dataset.needs);
+    }
+    const c = state.current && state.conversations.get(state.current);
+    if (c) renderHeader(c);
+  }
+
   function renderHeader(c) {
     $("detail-title").textContent = `${c.customer}${c.email ? " · " + c.email : ""}`;
     const status = $("detail-status");
@@ -219,9 +239,12 @@
     status.dataset.status = c.status;
     const mine = state.me && c.assigned_agent_id === state.me.id;
     const open = c.status !== "resolved";
+    // Another agent's conversation is theirs unless this agent may assign.
+    const othersHeld = c.status === "with_agent" && !mine && !can("assign");
     button("take").disabled = !open || (c.status === "with_agent" && mine);
-    button("hand_back").disabled = !open || c.status === "bot";
-    button("resolve").disabled = !open;
+    button("hand_back").disabled = !open || c.status === "bot" || othersHeld;
+    button("resolve").disabled = !open || othersHeld;
+    $("assign").disabled = !open || !can("assign");
     $("reply").disabled = !(mine && c.status === "with_agent");
     $("assign").value = c.assigned_agent_id ? String(c.assigned_agent_id) : "";
   }
