@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-from django.db import OperationalError
-
 from classifier import training
+from ml.tasks import training_task
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    # Acknowledged on start: a run killed for memory is not redelivered forever;
-    # the next scheduled run tries again.
-    acks_late=False,
-    # The training budget is 25 minutes; past these something is wrong.
-    soft_time_limit=35 * 60,
-    time_limit=40 * 60,
-    autoretry_for=(OperationalError,),
-    max_retries=2,
-    retry_backoff=60,
-)
+# The training budget is 25 minutes; past these limits something is wrong.
+@training_task(soft_time_limit=35 * 60, time_limit=40 * 60)
 def train_intents() -> int | None:
     """Train on today's examples; the new version goes live only if no worse.
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 
+from ml.tasks import training_task
 from recommender import embeddings
 
 
@@ -14,15 +14,7 @@ def embed_products(product_ids: list[int]) -> int:
     return embeddings.product_embed(product_ids)
 
 
-@shared_task(
-    # As train_intents: acknowledged on start, time-limited, retried twice at most.
-    acks_late=False,
-    soft_time_limit=20 * 60,
-    time_limit=25 * 60,
-    autoretry_for=(OperationalError,),
-    max_retries=2,
-    retry_backoff=60,
-)
+@training_task(soft_time_limit=20 * 60, time_limit=25 * 60)
 def train_recommender(activate: bool = True) -> int:
     """Retrain the collaborative recommender on all interactions; the version's id.
 

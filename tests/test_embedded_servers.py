@@ -107,10 +107,8 @@ def test_manage_py_reuses_the_servers_of_a_running_make_run(tmp_path, monkeypatc
     assert "PostgreSQL on 127.0.0.1:" not in result.stderr
 
 
-def test_a_terminated_manage_py_stops_the_servers_it_started(tmp_path):
-    import psutil
-
-    env = development_env(tmp_path)
+def manage_py_with_servers_up(env: dict[str, str]) -> subprocess.Popen[str]:
+    """A ``manage.py`` that idles once it has started its PostgreSQL and Redis."""
     command = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", "import time; time.sleep(120)"],
         env=env,
@@ -120,7 +118,15 @@ def test_a_terminated_manage_py_stops_the_servers_it_started(tmp_path):
     assert command.stderr is not None
     for line in command.stderr:  # wait until both servers are up
         if "PostgreSQL on 127.0.0.1:" in line:
-            break
+            return command
+    raise AssertionError(f"manage.py ended before its servers were up: {line}")
+
+
+def test_a_terminated_manage_py_stops_the_servers_it_started(tmp_path):
+    import psutil
+
+    env = development_env(tmp_path)
+    command = manage_py_with_servers_up(env)
     children = psutil.Process(command.pid).children(recursive=True)
     assert {"postgres", "redis-server"} <= {p.name() for p in children}
     command.terminate()
@@ -133,21 +139,13 @@ def test_a_killed_manage_py_leaves_nothing_that_stops_the_next_start(tmp_path):
     import psutil
 
     env = development_env(tmp_path)
-    command = subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "-c", "import time; time.sleep(120)"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert command.stderr is not None
-    for line in command.stderr:  # wait until both servers are up
-        if "PostgreSQL on 127.0.0.1:" in line:
-            break
+    command = manage_py_with_servers_up(env)
     owner = psutil.Process(command.pid)
     started = {p.name(): p.pid for p in owner.children()}  # the two servers
     servers = owner.children(recursive=True)  # with PostgreSQL's own children
     command.kill()  # no chance to stop anything
     command.wait(60)
+    assert command.stderr is not None
     command.stderr.close()
     try:
         assert {p.name() for p in servers if p.is_running()} == {
