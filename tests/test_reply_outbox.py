@@ -158,3 +158,17 @@ def test_every_wait_stays_below_the_brokers_visibility_timeout():
         settings.REPLY_MAX_ATTEMPTS
     )
     assert longest_sweep_wait < visibility
+
+
+@pytest.mark.parametrize(
+    "task", ["classifier.tasks.train_intents", "recommender.tasks.train_recommender"]
+)
+def test_a_training_task_is_time_limited_and_never_redelivered_forever(task):
+    from config import celery_app
+
+    found = celery_app.tasks[task]
+    assert 0 < found.soft_time_limit < found.time_limit
+    # Acknowledged on start: a run killed for memory does not come back again
+    # and again; a database error is retried twice at most.
+    assert found.acks_late is False
+    assert found.max_retries == 2
