@@ -6,6 +6,7 @@ real workers killed and Redis stopped.
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from typing import Any
 
@@ -164,9 +165,8 @@ def test_every_wait_stays_below_the_brokers_visibility_timeout():
     "task", ["classifier.tasks.train_intents", "recommender.tasks.train_recommender"]
 )
 def test_a_training_task_is_time_limited_and_never_redelivered_forever(task):
-    from config import celery_app
-
-    found = celery_app.tasks[task]
+    module, name = task.rsplit(".", 1)
+    found = getattr(importlib.import_module(module), name)
     assert 0 < found.soft_time_limit < found.time_limit
     # Acknowledged on start: a run killed for memory does not come back again
     # and again; a database error is retried twice at most.
