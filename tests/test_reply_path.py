@@ -126,7 +126,7 @@ def test_a_confirmation_mails_a_code_to_the_order_and_changes_nothing(answer):
     assert order.status == Order.Status.PLACED
     (sent,) = mail.outbox
     assert sent.to == ["carla@example.com"]
-    (code,) = re.findall(r"\b\d{6}\b", sent.body)
+    (code,) = re.findall(r"\b\d{6}\b", str(sent.body))
     stored = OrderActionCode.objects.get(order=order, action="cancel")
     assert code not in stored.code_hash and stored.matches(code)
     assert stored.expires > timezone.now() + timedelta(minutes=10)
