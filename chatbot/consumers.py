@@ -350,6 +350,8 @@ class ChatConsumer(FrameConsumer):
             text=text,
             payload=payload,
             client_msg_id=client_msg_id,
+            # Order lookups are limited per address (chatbot.dialogue.limits).
+            client_address=(self.scope.get("client") or [None])[0],
         )
         # message_store has returned, so the message is committed: now it may be acked.
         await self.send_json(

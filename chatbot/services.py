@@ -6,6 +6,7 @@ Every side effect — a channel-layer broadcast, a Celery task — is registered
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import timedelta
 from typing import Any
@@ -13,14 +14,29 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.core.mail import send_mail
+from django.db import models, transaction
 from django.utils import timezone
 
 from chatbot import selectors
-from chatbot.dialogue.decision import Decision, Incoming, OrderAction
+from chatbot.dialogue import limits
+from chatbot.dialogue.decision import (
+    CodeRequest,
+    Decision,
+    Incoming,
+    LookupKeys,
+    OrderAction,
+)
 from chatbot.dialogue.lookups import live_lookups
 from chatbot.dialogue.policy import decide, late_reply
-from chatbot.models import Conversation, Customer, Message, Order, PendingReply
+from chatbot.models import (
+    Conversation,
+    Customer,
+    Message,
+    Order,
+    OrderActionCode,
+    PendingReply,
+)
 from classifier.models import Intent
 from classifier.serving import Classification, classify
 
@@ -65,6 +81,7 @@ def message_store(
     text: str,
     payload: dict[str, Any] | None = None,
     client_msg_id: str | None = None,
+    client_address: str | None = None,
     **fields: Any,
 ) -> tuple[Message, bool]:
     """Store a message with the conversation's next seq; idempotent by client_msg_id.
@@ -93,6 +110,7 @@ def message_store(
             text=text,
             payload=payload or {},
             client_msg_id=client_msg_id,
+            client_address=ip_or_none(client_address),
             **fields,
         )
         frame = message.as_frame()
@@ -115,6 +133,14 @@ def message_store(
             PendingReply.objects.create(message=message, due=timezone.now() + after)
             transaction.on_commit(lambda: reply_enqueue(message.pk))
     return message, True
+
+
+def ip_or_none(address: str | None) -> str | None:
+    """``address`` if it is an IP address (a unix socket's peer is not)."""
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
 
 
 def reply_enqueue(message_id: int) -> None:
@@ -197,6 +223,7 @@ def bot_reply(*, message_id: int) -> Message | None:
         postback=(message.payload or {}).get("postback") or {},
         customer_id=conversation.customer_id,
         customer_name=conversation.customer.name,
+        client_address=message.client_address,
     )
     classification = message_classification(incoming)
     lookups = live_lookups()
@@ -257,9 +284,24 @@ def _order_action_applied(
     if action is None:
         return True
     order = Order.objects.select_for_update().get(pk=action.order_id)
+    now = timezone.now()
+    # The code is spent with the change, under the order's lock: two messages
+    # carrying one code change the order once.
+    if action.code_id is None:  # pragma: no cover - forms always prove it
+        raise RuntimeError(f"an order action without a code: {action}")
+    code = OrderActionCode.objects.filter(
+        pk=action.code_id, order=order, action=action.kind
+    ).first()
+    if code is None or not code.usable(now=now):
+        return False
     if action.kind == "cancel":
-        return order.cancel()
-    return order.start_return(conversation=conversation, now=timezone.now())
+        applied = order.cancel()
+    else:
+        applied = order.start_return(conversation=conversation, now=now)
+    if applied:
+        code.used = now
+        code.save(update_fields=["used"])
+    return applied
 
 
 def _apply(
@@ -276,6 +318,13 @@ def _apply(
         )
     if decision.handoff:
         conversation.queue_for_agent()
+    if decision.wrong_code is not None:
+        OrderActionCode.objects.filter(pk=decision.wrong_code).update(
+            attempts=models.F("attempts") + 1
+        )
+    if decision.failed_lookup is not None:
+        failed = decision.failed_lookup
+        transaction.on_commit(lambda: lookup_failure_record(failed))
     reply = decision.reply
     stored, _ = message_store(
         conversation_id=conversation.pk,
@@ -287,11 +336,51 @@ def _apply(
         confidence=reply.confidence,
         model_version_id=reply.model_version_id,
     )
+    if decision.send_code is not None:
+        # Registered after the reply, so the customer reads "we've emailed a code"
+        # while the mail is on its way.
+        order_code_send(decision.send_code, now=timezone.now())
     if decision.handoff:
         # After the reply, so the widget shows the answer before the queue line;
         # the newcomer's own status frame goes out with everyone else's.
         transaction.on_commit(queue_broadcast)
     return stored
+
+
+def lookup_failure_record(keys: LookupKeys) -> None:
+    """Count a failed order lookup; a cache outage must not lose the reply."""
+    try:
+        limits.record_failure(keys)
+    except Exception:
+        logger.warning("could not count a failed order lookup", exc_info=True)
+
+
+def order_code_send(request: CodeRequest, *, now: Any) -> None:
+    """Store a new one-time code for the order action; mail it after commit.
+
+    Only its hash is stored; the code itself lives in this closure until it is
+    mailed to the address on the order, never to an address the chat gave.
+    """
+    order = Order.objects.get(pk=request.order_id)
+    _, code = OrderActionCode.issue(order_id=order.pk, action=request.kind, now=now)
+    what = "cancel" if request.kind == "cancel" else "start a return for"
+    minutes = int(OrderActionCode.LIFETIME.total_seconds() // 60)
+    subject = f"Your code to {what} order {order.number}: {code}"
+    body = (
+        f"Someone asked our chat assistant to {what} order {order.number}.\n\n"
+        f"If it was you, type this code in the chat: {code}\n\n"
+        f"It is valid for {minutes} minutes. If it wasn't you, ignore this email: "
+        f"nothing changes without the code.\n"
+    )
+
+    def mail() -> None:
+        try:
+            send_mail(subject, body, None, [order.email])
+        except Exception:
+            # The customer can ask again: a new code goes out on their next try.
+            logger.exception("could not mail the code for order %s", order.number)
+
+    transaction.on_commit(mail)
 
 
 def reply_late(*, message_id: int) -> Message | None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 
 from config.env import (
     EnvError,
@@ -175,6 +176,30 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 # Where backup/restore find pg_dump, pg_restore and psql (of the server's major
 # version or newer); empty: the embedded PostgreSQL's, else those on PATH.
 PG_BIN_DIR = env_str("PG_BIN_DIR")
+
+# --- Email --------------------------------------------------------------------
+# The one-time codes that confirm an order change go to the order's address.
+# EMAIL_URL: smtp://user:pass@host:587/?tls=1 (or ?ssl=1), console:// (prints the
+# mail; the default when DEBUG), file:////absolute/folder, memory://, dummy://.
+# Unset in production: Django's default, SMTP on localhost:25.
+EMAIL_URL = env_str("EMAIL_URL") or ("console://" if DEBUG else "")
+if EMAIL_URL:
+    _email = dj_email_url.parse(EMAIL_URL)
+    if "EMAIL_BACKEND" not in _email:
+        raise EnvError(
+            f"EMAIL_URL: unknown scheme in {EMAIL_URL.split(':', 1)[0]!r}; use "
+            f"smtp, submission, console, file, memory or dummy"
+        )
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+    EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"] or 10
+    EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Concierge <noreply@localhost>")
 
 # --- Security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

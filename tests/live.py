@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,26 @@ def child_env() -> dict[str, str]:
     env["SECURE_SSL_REDIRECT"] = "0"
     env["DEMO"] = "1"  # the browser tests drive the demo shop's pages
     env["PYTHONUNBUFFERED"] = "1"
+    # Mail (the order-action codes) lands in files a test can read: see sent_mail.
+    env["EMAIL_URL"] = f"file:///{mail_dir()}"
     return env
+
+
+def mail_dir() -> Path:
+    """The folder the live processes of this test run write their mail to."""
+    folder = Path(tempfile.gettempdir()) / f"concierge-live-mail-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def sent_mail(to: str) -> list[str]:
+    """The mails the live processes sent to ``to``, oldest first, as raw text."""
+    mails = []
+    for path in sorted(mail_dir().glob("*.log"), key=lambda p: p.stat().st_mtime):
+        for raw in path.read_text().split("-" * 79):
+            if f"To: {to}" in raw:
+                mails.append(raw)
+    return mails
 
 
 @dataclass

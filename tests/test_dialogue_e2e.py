@@ -6,6 +6,9 @@ table of cases is decided without a database in chatbot/tests/test_policy.py.
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
@@ -13,6 +16,7 @@ from django.utils import timezone
 from chatbot.models import Conversation, Order
 from tests.chat import Customer, said
 from tests.factories import AgentPresenceFactory
+from tests.live import sent_mail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -30,6 +34,15 @@ def agent_online(db):
 @database_sync_to_async
 def conversation(public_id: str) -> Conversation:
     return Conversation.objects.get(public_id=public_id)
+
+
+async def mailed_code(to: str) -> str:
+    """The code in the latest mail to ``to`` (the worker sends it after commit)."""
+    for _ in range(100):
+        if mails := sent_mail(to):
+            return re.findall(r"code in the chat: (\d{6})", mails[-1])[-1]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no mail to {to}")
 
 
 @database_sync_to_async
@@ -60,7 +73,10 @@ async def test_it_cancels_an_order_that_has_not_shipped_after_a_confirmation(sho
             {"confirm": False},
         ]
         assert (await order("NW-10238")).status == "placed"
-        done = await carla.press(buttons[0])
+        asked = await carla.press(buttons[0])
+        assert said("code_sent", asked["text"])
+        assert (await order("NW-10238")).status == "placed"
+        done = await carla.say(await mailed_code("carla@example.com"))
     assert said("cancel_done", done["text"])
     assert (await order("NW-10238")).status == "cancelled"
 

@@ -64,6 +64,7 @@ def test_it_passes_the_deploy_checklist_with_production_values():
         ("DEMO", "sure", "DEMO: expected one of"),
         ("SECRET_KEY", "short", "SECRET_KEY: use at least 32"),
         ("TORCH_THREADS", "two", "TORCH_THREADS: expected an integer"),
+        ("EMAIL_URL", "smpt://mail.example", "EMAIL_URL: unknown scheme in 'smpt'"),
     ],
 )
 def test_it_stops_with_one_line_naming_a_malformed_variable(variable, value, complaint):
@@ -127,6 +128,19 @@ def settings_value(expression: str, **env: str) -> str:
 def test_it_accepts_a_wildcard_host_in_development_only():
     development = {**PRODUCTION, "DEBUG": "1", "ALLOWED_HOSTS": "*"}
     assert settings_value("print(settings.ALLOWED_HOSTS)", **development) == "['*']"
+
+
+def test_it_reads_the_mail_server_from_email_url():
+    url = "smtp://shop%40example.com:s3cret@mail.example:587/?tls=1"
+    printed = settings_value(
+        "print(settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, "
+        "settings.EMAIL_HOST_USER)",
+        **{**PRODUCTION, "EMAIL_URL": url},
+    )
+    assert printed == "mail.example 587 True shop@example.com"
+    development = {**PRODUCTION, "DEBUG": "1"}
+    backend = settings_value("print(settings.EMAIL_BACKEND)", **development)
+    assert backend == "django.core.mail.backends.console.EmailBackend"
 
 
 def test_it_trusts_no_proxy_header_unless_one_is_named():

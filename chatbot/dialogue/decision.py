@@ -28,6 +28,7 @@ class Incoming:
     postback: Mapping[str, Any] = field(default_factory=dict)
     customer_id: int | None = None
     customer_name: str = ""
+    client_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,51 @@ class Lookups:
     recommend_for: Callable[..., list[tuple[Product, str]]]
     shopping_context: Callable[[int | None], tuple[str | None, list[str]]]
     find_order: Callable[..., Order | None]
+    # Seconds before the next order lookup with these keys may run (0: now).
+    lookup_wait: Callable[..., int]
+    check_code: Callable[..., CodeCheck]
     queue: Callable[[], QueueEstimate]
     now: Callable[[], datetime]
 
 
 @dataclass(frozen=True)
 class OrderAction:
-    """A change to an order the customer confirmed; applied under the order's lock."""
+    """A change to an order the customer confirmed and proved with the mailed code;
+    applied under the order's lock, spending the code (``code_id``) with it."""
 
     kind: Literal["cancel", "return"]
     order_id: int
+    code_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """Mail a new one-time code for ``kind`` to the order's address."""
+
+    kind: Literal["cancel", "return"]
+    order_id: int
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """How a typed code compares with the live one mailed for an order action.
+
+    ``result``: ``match``; ``wrong`` (``attempts_left`` more may be tried);
+    ``expired`` (none is live: expired, spent, or too many wrong attempts).
+    """
+
+    result: Literal["match", "wrong", "expired"]
+    code_id: int | None = None
+    attempts_left: int = 0
+
+
+@dataclass(frozen=True)
+class LookupKeys:
+    """What a failed order lookup is counted against, across all conversations."""
+
+    client: str | None
+    email: str
+    number: str
 
 
 @dataclass
@@ -86,6 +122,10 @@ class Decision:
         handoff: why the conversation goes to the agents' queue, if it does.
         order_action: an order change the customer confirmed, if any.
         followup_email: an address to reach the customer at, if they gave one.
+        failed_lookup: an order lookup that found nothing, to count against its
+            client address, email and order number.
+        send_code: a one-time code to mail before an order change.
+        wrong_code: the id of a mailed code that was typed wrong.
     """
 
     reply: Reply
@@ -93,6 +133,9 @@ class Decision:
     handoff: str | None = None
     order_action: OrderAction | None = None
     followup_email: str | None = None
+    failed_lookup: LookupKeys | None = None
+    send_code: CodeRequest | None = None
+    wrong_code: int | None = None
 
 
 class Deciding:
@@ -111,6 +154,9 @@ class Deciding:
         self.handoff: str | None = None
         self.order_action: OrderAction | None = None
         self.followup_email: str | None = None
+        self.failed_lookup: LookupKeys | None = None
+        self.send_code: CodeRequest | None = None
+        self.wrong_code: int | None = None
 
     def say(self, key: str, **context: Any) -> str:
         return self.lookups.say(key, **context)
@@ -122,4 +168,7 @@ class Deciding:
             handoff=self.handoff,
             order_action=self.order_action,
             followup_email=self.followup_email,
+            failed_lookup=self.failed_lookup,
+            send_code=self.send_code,
+            wrong_code=self.wrong_code,
         )

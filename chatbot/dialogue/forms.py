@@ -4,16 +4,22 @@ A form's state lives in ``state["form"]``: its name, the slots filled so far and
 how many lookups failed. Each customer turn may fill a slot, correct one ("actually
 it's NW-10235"), or abandon the form ("never mind"). Forms write nothing: a confirmed
 cancellation or return becomes an ``OrderAction`` the service applies.
+
+Number and email are not proof of owning an order (they can be guessed or leaked):
+lookups wait longer after each failure, counted across conversations
+(``chatbot.dialogue.limits``), and a cancellation or return also needs the one-time
+code mailed to the order's address.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from chatbot.dialogue.decision import Deciding, OrderAction
+from chatbot.dialogue.decision import CodeRequest, Deciding, LookupKeys, OrderAction
 from chatbot.models import Order
 
 ORDER_NUMBER = re.compile(r"\bNW[\s#-]?(\d{5})\b", re.IGNORECASE)
@@ -27,7 +33,13 @@ ABANDON = re.compile(
     r"stop (?:that|this|it)?|don'?t bother|no longer need|doesn'?t matter)\b",
     re.IGNORECASE,
 )
+# The one-time code mailed before an order change: six digits on their own.
+CODE = re.compile(r"(?<![\d-])(\d{6})(?![\d-])")
 MAX_LOOKUPS = 2
+# Codes mailed per form: with OrderActionCode.MAX_ATTEMPTS tries each, and every
+# wrong code counted as a failed lookup, a guesser gets a handful of tries in a
+# million per conversation, and conversations themselves slow down.
+MAX_CODES = 2
 
 
 @dataclass
@@ -124,12 +136,49 @@ def confirmed(
     done: str,
 ) -> Turn:
     """Ask before changing an order; on a yes, leave the change to the service."""
-    if "confirm" not in form["slots"]:
+    slots = form["slots"]
+    if "confirm" not in slots:
         return ask_confirm(form, *question)
-    if not form["slots"]["confirm"]:
+    if not slots["confirm"]:
         return Turn(ctx.say("form_abandoned"), done=True)
-    ctx.order_action = action
-    return Turn(ctx.say(done, order=order_context(order)), done=True)
+    if not form.get("codes_sent"):
+        return send_code(action, order, form, ctx, key="code_sent")
+    code = slots.pop("code", None)
+    if code is None:
+        form["asking"] = "code"
+        return Turn(ctx.say("form_reask", field=FIELD_NAMES["code"]))
+    check = ctx.lookups.check_code(order_id=order.pk, action=action.kind, code=code)
+    if check.result == "match":
+        ctx.order_action = replace(action, code_id=check.code_id)
+        return Turn(ctx.say(done, order=order_context(order)), done=True)
+    if check.result == "wrong":
+        # A wrong code costs what a wrong order number costs, across conversations.
+        ctx.wrong_code = check.code_id
+        ctx.failed_lookup = lookup_keys(slots, ctx)
+        if check.attempts_left > 0:
+            form["asking"] = "code"
+            return Turn(ctx.say("code_wrong", attempts_left=check.attempts_left))
+    if form["codes_sent"] >= MAX_CODES:
+        return Turn(ctx.say("code_failed", order=order_context(order)), done=True)
+    return send_code(action, order, form, ctx, key="code_resent")
+
+
+def send_code(
+    action: OrderAction, order: Order, form: dict[str, Any], ctx: Deciding, *, key: str
+) -> Turn:
+    """Have a one-time code mailed to the order's address, and ask for it."""
+    ctx.send_code = CodeRequest(action.kind, order.pk)
+    form["codes_sent"] = form.get("codes_sent", 0) + 1
+    form["asking"] = "code"
+    return Turn(ctx.say(key, order=order_context(order)))
+
+
+def lookup_keys(slots: dict[str, Any], ctx: Deciding) -> LookupKeys:
+    return LookupKeys(
+        client=ctx.incoming.client_address,
+        email=slots["email"],
+        number=slots["order_number"],
+    )
 
 
 def ask_confirm(form: dict[str, Any], question: str, yes: str, no: str) -> Turn:
@@ -152,7 +201,11 @@ FINISH: dict[str, Callable[[Order, dict[str, Any], Deciding], Turn]] = {
     "cancel": finish_cancel,
     "return": finish_return,
 }
-FIELD_NAMES = {"order_number": "order number", "email": "email address"}
+FIELD_NAMES = {
+    "order_number": "order number",
+    "email": "email address",
+    "code": "code from the email",
+}
 
 
 def start(name: str, text: str) -> dict[str, Any]:
@@ -207,6 +260,9 @@ def fill(
         elif YES.search(text) or NO.search(text):
             slots["confirm"] = bool(YES.search(text))
             answered = True
+    if asking == "code" and (code := CODE.search(text)):
+        slots["code"] = code.group(1)
+        answered = True
     found = (
         ("order_number", order_number(text, asked=asking == "order_number")),
         ("email", email(text)),
@@ -230,10 +286,22 @@ def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
         if slot not in slots:
             form["asking"] = slot
             return prefixed(notes, Turn(ctx.say(key)))
+    found = [slots["order_number"], slots["email"]]
+    if form.get("found") != found:
+        # Refused before looking, and the same whether the order exists or not.
+        wait = ctx.lookups.lookup_wait(
+            client=ctx.incoming.client_address, email=found[1], number=found[0]
+        )
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            return prefixed(
+                notes, Turn(ctx.say("lookup_throttled", minutes=minutes), done=True)
+            )
     order = ctx.lookups.find_order(number=slots["order_number"], email=slots["email"])
     if order is None:
         # One answer for "no such order" and "wrong email": an order number alone
         # must never confirm that an order exists.
+        ctx.failed_lookup = lookup_keys(slots, ctx)
         form["lookups"] += 1
         slots.pop("order_number", None)
         slots.pop("email", None)
@@ -244,6 +312,9 @@ def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
                 notes, Turn(ctx.say("order_not_found"), done=True, handoff=True)
             )
         return prefixed(notes, Turn(ctx.say("order_not_found")))
+    # Found: later turns of this form (the confirmation, the code) read the order
+    # again without waiting, so a guesser elsewhere can't hold up its owner.
+    form["found"] = found
     return prefixed(notes, FINISH[form["name"]](order, form, ctx))
 
 

@@ -7,10 +7,11 @@ from datetime import timedelta
 from django.utils import timezone
 
 from chatbot import selectors
-from chatbot.dialogue.decision import Lookups
+from chatbot.dialogue import limits
+from chatbot.dialogue.decision import CodeCheck, Lookups
 from chatbot.dialogue.knowledge import best_article
 from chatbot.dialogue.responses import say
-from chatbot.models import Article, Order
+from chatbot.models import Article, Order, OrderActionCode
 from recommender import search
 from recommender.models import Interaction
 from recommender.serving import recommend_for
@@ -27,6 +28,21 @@ def find_article(question: str) -> Article | None:
 def find_order(*, number: str, email: str) -> Order | None:
     """The order with this number and email; both must match."""
     return Order.objects.filter(number__iexact=number, email__iexact=email).first()
+
+
+def check_code(*, order_id: int, action: str, code: str) -> CodeCheck:
+    """Compare ``code`` with the live code mailed for ``action`` on the order."""
+    live = (
+        OrderActionCode.objects.filter(order_id=order_id, action=action, used=None)
+        .order_by("-created")
+        .first()
+    )
+    if live is None or not live.usable(now=timezone.now()):
+        return CodeCheck("expired")
+    if live.matches(code):
+        return CodeCheck("match", code_id=live.pk)
+    left = OrderActionCode.MAX_ATTEMPTS - live.attempts - 1
+    return CodeCheck("wrong", code_id=live.pk, attempts_left=max(0, left))
 
 
 def shopping_context(customer_id: int | None) -> tuple[str | None, list[str]]:
@@ -58,6 +74,8 @@ def live_lookups() -> Lookups:
         recommend_for=recommend_for,
         shopping_context=shopping_context,
         find_order=find_order,
+        lookup_wait=limits.lookup_wait,
+        check_code=check_code,
         queue=selectors.queue_estimate,
         now=timezone.now,
     )

@@ -11,7 +11,13 @@ from chatbot.models.conversations import (
     new_public_id,
 )
 from chatbot.models.knowledge import Article, ResponseTemplate
-from chatbot.models.orders import RETURN_WINDOW_DAYS, Order, OrderItem, ReturnRequest
+from chatbot.models.orders import (
+    RETURN_WINDOW_DAYS,
+    Order,
+    OrderActionCode,
+    OrderItem,
+    ReturnRequest,
+)
 
 __all__ = [
     "RETURN_WINDOW_DAYS",
@@ -25,6 +31,7 @@ __all__ = [
     "Customer",
     "Message",
     "Order",
+    "OrderActionCode",
     "OrderItem",
     "PendingReply",
     "ResponseTemplate",

@@ -218,6 +218,12 @@ class Message(models.Model):
         blank=True,
         help_text="Sender's id for the message; a resend with it is not stored twice.",
     )
+    client_address = models.GenericIPAddressField(
+        null=True,
+        blank=True,
+        help_text="Where a customer's message came from; order lookups are "
+        "limited per address.",
+    )
     intent = models.CharField(max_length=100, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     model_version = models.ForeignKey(

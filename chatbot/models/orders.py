@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from chatbot.models.conversations import Conversation
 
@@ -102,3 +105,73 @@ class ReturnRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Return of {self.order}"
+
+
+class OrderActionCode(models.Model):
+    """A one-time code mailed to an order's address before the bot changes it.
+
+    Knowing an order's number and email is not proof of owning it (both can be
+    guessed or leaked); reading the mailbox is. Only a keyed hash of the code is
+    stored, so a database reader cannot type it in.
+    """
+
+    class Action(models.TextChoices):
+        CANCEL = "cancel", "Cancel"
+        RETURN = "return", "Return"
+
+    DIGITS = 6
+    LIFETIME = timedelta(minutes=15)
+    MAX_ATTEMPTS = 3
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="action_codes"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    code_hash = models.CharField(max_length=64, help_text="HMAC of the code.")
+    expires = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Wrong codes typed so far."
+    )
+    used = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} code for {self.order}"
+
+    @classmethod
+    def issue(
+        cls, *, order_id: int, action: str, now: datetime
+    ) -> tuple[OrderActionCode, str]:
+        """A new code for ``action`` on the order; earlier unused ones stop working.
+
+        Returns:
+            The stored row and the code in clear, to be mailed and then forgotten.
+        """
+        cls.objects.filter(order_id=order_id, action=action, used=None).update(
+            expires=now
+        )
+        code = f"{secrets.randbelow(10**cls.DIGITS):0{cls.DIGITS}d}"
+        row = cls.objects.create(
+            order_id=order_id,
+            action=action,
+            code_hash=cls.digest(order_id=order_id, action=action, code=code),
+            expires=now + cls.LIFETIME,
+        )
+        return row, code
+
+    @staticmethod
+    def digest(*, order_id: int, action: str, code: str) -> str:
+        value = f"{order_id}:{action}:{code}"
+        hmac = salted_hmac("chatbot.OrderActionCode", value, algorithm="sha256")
+        return hmac.hexdigest()
+
+    def usable(self, *, now: datetime) -> bool:
+        live = self.used is None and self.expires > now
+        return live and self.attempts < self.MAX_ATTEMPTS
+
+    def matches(self, code: str) -> bool:
+        expected = self.digest(order_id=self.order_id, action=self.action, code=code)
+        return constant_time_compare(expected, self.code_hash)

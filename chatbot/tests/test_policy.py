@@ -17,16 +17,21 @@ from typing import Any
 
 import pytest
 
+from chatbot.dialogue import limits
 from chatbot.dialogue.decision import (
+    CodeCheck,
+    CodeRequest,
     Decision,
     Incoming,
+    LookupKeys,
     Lookups,
     OrderAction,
     QueueEstimate,
 )
+from chatbot.dialogue.forms import MAX_CODES
 from chatbot.dialogue.policy import decide, unsure
 from chatbot.dialogue.responses import defaults, fill
-from chatbot.models import Article, Order
+from chatbot.models import Article, Order, OrderActionCode
 from classifier.serving import Classification
 from recommender.models import Product
 from recommender.search import Constraints, parse_constraints
@@ -64,8 +69,25 @@ def order(number: str, **fields: Any) -> Order:
 
 
 @dataclass
+class MailedCode:
+    """A one-time code the in-memory shop "mailed" for an order action."""
+
+    id: int
+    order_id: int
+    action: str
+    code: str
+    attempts: int = 0
+    expired: bool = False
+
+
+@dataclass
 class Shop:
-    """An in-memory shop answering the policy's lookups."""
+    """An in-memory shop answering the policy's lookups.
+
+    ``waits``: seconds a lookup must wait, by client address, email or number.
+    ``mailed``: the codes sent so far (``Chat.turn`` applies the decision's code
+    effects here, as the service does in the database).
+    """
 
     orders: list[Order] = field(default_factory=list)
     articles: list[Article] = field(default_factory=list)
@@ -74,6 +96,9 @@ class Shop:
     agents_online: int = 1
     waiting: int = 0
     viewing: str | None = None
+    waits: dict[str, int] = field(default_factory=dict)
+    mailed: list[MailedCode] = field(default_factory=list)
+    looked_up: list[tuple[str, str]] = field(default_factory=list)
 
     def lookups(self) -> Lookups:
         return Lookups(
@@ -85,6 +110,8 @@ class Shop:
             recommend_for=lambda **kwargs: list(self.picks),
             shopping_context=lambda customer_id: (self.viewing, []),
             find_order=self.find_order,
+            lookup_wait=self.lookup_wait,
+            check_code=self.check_code,
             queue=lambda: QueueEstimate(
                 agents_online=self.agents_online,
                 position=self.waiting + 1,
@@ -94,6 +121,7 @@ class Shop:
         )
 
     def find_order(self, *, number: str, email: str) -> Order | None:
+        self.looked_up.append((number, email))
         return next(
             (
                 o
@@ -103,6 +131,50 @@ class Shop:
             ),
             None,
         )
+
+    def lookup_wait(self, *, client: str | None, email: str, number: str) -> int:
+        return max(self.waits.get(key or "", 0) for key in (client, email, number))
+
+    def check_code(self, *, order_id: int, action: str, code: str) -> CodeCheck:
+        live = next(
+            (
+                m
+                for m in reversed(self.mailed)
+                if (m.order_id, m.action) == (order_id, action)
+            ),
+            None,
+        )
+        if (
+            live is None
+            or live.expired
+            or live.attempts >= OrderActionCode.MAX_ATTEMPTS
+        ):
+            return CodeCheck("expired")
+        if code == live.code:
+            return CodeCheck("match", code_id=live.id)
+        left = OrderActionCode.MAX_ATTEMPTS - live.attempts - 1
+        return CodeCheck("wrong", code_id=live.id, attempts_left=left)
+
+    def apply(self, decision: Decision) -> None:
+        """The code effects, as ``chatbot.services`` applies them."""
+        if decision.send_code is not None:
+            for earlier in self.mailed:
+                earlier.expired = True
+            self.mailed.append(
+                MailedCode(
+                    id=len(self.mailed) + 1,
+                    order_id=decision.send_code.order_id,
+                    action=decision.send_code.kind,
+                    code=f"{len(self.mailed) + 1:06d}",
+                )
+            )
+        if decision.wrong_code is not None:
+            next(m for m in self.mailed if m.id == decision.wrong_code).attempts += 1
+
+    @property
+    def code(self) -> str:
+        """The code in the customer's mailbox (the latest mailed)."""
+        return self.mailed[-1].code
 
     def find_article(self, question: str) -> Article | None:
         words = set(re.findall(r"\w+", question.lower()))
@@ -125,9 +197,12 @@ class Shop:
 class Chat:
     """One conversation: each turn decides with the state the last one left."""
 
-    def __init__(self, shop: Shop, *, name: str = "") -> None:
+    def __init__(
+        self, shop: Shop, *, name: str = "", client: str | None = "203.0.113.7"
+    ) -> None:
         self.shop = shop
         self.name = name
+        self.client = client
         self.state: dict[str, Any] = {}
         self.decisions: list[Decision] = []
 
@@ -144,11 +219,13 @@ class Chat:
                 postback=postback or {},
                 customer_id=1,
                 customer_name=self.name,
+                client_address=self.client,
             ),
             classification,
             state=self.state,
             lookups=self.shop.lookups(),
         )
+        self.shop.apply(decision)
         self.state = decision.state
         self.decisions.append(decision)
         return decision
@@ -272,9 +349,14 @@ def test_it_cancels_an_order_only_after_a_confirmation(shop):
     buttons = confirm.reply.payload["quick_replies"]
     assert [b["payload"] for b in buttons] == [{"confirm": True}, {"confirm": False}]
     assert confirm.order_action is None
-    done = carla.turn("Yes, cancel it", None, postback={"confirm": True})
+    asked = carla.turn("Yes, cancel it", None, postback={"confirm": True})
+    assert said("code_sent", asked.reply.text)
+    assert asked.send_code == CodeRequest("cancel", 10238)
+    assert asked.order_action is None
+    done = carla.turn(f"the code is {shop.code}", None)
     assert said("cancel_done", done.reply.text)
-    assert done.order_action == OrderAction("cancel", 10238)
+    assert done.order_action == OrderAction("cancel", 10238, code_id=1)
+    assert done.send_code is None and done.failed_lookup is None
 
 
 def test_saying_no_to_the_confirmation_keeps_the_order(shop):
@@ -298,9 +380,12 @@ def test_it_starts_a_return_within_30_days_and_refuses_one_after(shop):
     alice = Chat(shop)
     alice.turn("I'd like to return the shoes from NW-10235", reading("return_item"))
     alice.turn("alice@example.com", None)
-    started = alice.turn("yes", None)
+    asked = alice.turn("yes", None)
+    assert said("code_sent", asked.reply.text)
+    assert asked.send_code == CodeRequest("return", 10235)
+    started = alice.turn(shop.code, None)
     assert said("return_started", started.reply.text)
-    assert started.order_action == OrderAction("return", 10235)
+    assert started.order_action == OrderAction("return", 10235, code_id=1)
 
     bob = Chat(shop)
     bob.turn(
@@ -310,6 +395,131 @@ def test_it_starts_a_return_within_30_days_and_refuses_one_after(shop):
     assert said("return_not_possible", late.reply.text)
     assert "30 days" in late.reply.text
     assert late.order_action is None
+
+
+def asked_for_the_cancel_code(shop: Shop) -> Chat:
+    """Carla's conversation after she confirmed a cancellation and a code went out."""
+    carla = Chat(shop)
+    carla.turn("please cancel order NW-10238", reading("cancel_order"))
+    carla.turn("carla@example.com", None)
+    carla.turn("yes", None, postback={"confirm": True})
+    return carla
+
+
+def test_it_does_not_cancel_on_a_wrong_code_and_counts_it_as_a_failed_lookup(shop):
+    carla = asked_for_the_cancel_code(shop)
+    wrong = carla.turn("999999", None)
+    assert said("code_wrong", wrong.reply.text)
+    assert f"{OrderActionCode.MAX_ATTEMPTS - 1} attempts left" in wrong.reply.text
+    assert wrong.order_action is None
+    assert wrong.wrong_code == 1
+    assert wrong.failed_lookup == LookupKeys(
+        client="203.0.113.7", email="carla@example.com", number="NW-10238"
+    )
+    assert wrong.state["form"]["asking"] == "code"
+    assert "code" not in wrong.state["form"]["slots"]  # never kept in the state
+
+
+def test_too_many_wrong_codes_end_the_form_with_the_order_unchanged(shop):
+    carla = asked_for_the_cancel_code(shop)
+    decisions = [
+        carla.turn("000000", None)
+        for _ in range(MAX_CODES * OrderActionCode.MAX_ATTEMPTS)
+    ]
+    # Each code gets its attempts, then a fresh one is mailed, up to MAX_CODES.
+    assert said("code_resent", decisions[OrderActionCode.MAX_ATTEMPTS - 1].reply.text)
+    assert len(shop.mailed) == MAX_CODES
+    assert said("code_failed", decisions[-1].reply.text)
+    assert all(d.order_action is None for d in decisions)
+    assert "form" not in decisions[-1].state
+    # The right code of an abandoned form does nothing now.
+    after = carla.turn(shop.code, None)
+    assert after.order_action is None
+
+
+def test_an_expired_code_is_refused_and_a_new_one_is_mailed(shop):
+    carla = asked_for_the_cancel_code(shop)
+    expired_code = shop.code
+    shop.mailed[-1].expired = True
+    late = carla.turn(expired_code, None)
+    assert said("code_resent", late.reply.text)
+    assert late.order_action is None
+    assert late.send_code == CodeRequest("cancel", 10238)
+    done = carla.turn(shop.code, None)
+    assert said("cancel_done", done.reply.text)
+    assert done.order_action == OrderAction("cancel", 10238, code_id=2)
+
+
+def test_a_message_without_the_code_asks_for_it_again(shop):
+    carla = asked_for_the_cancel_code(shop)
+    reask = carla.turn("where do I find it?", reading("order_status", 0.4))
+    assert said("form_reask", reask.reply.text)
+    assert "code from the email" in reask.reply.text
+    assert reask.order_action is None
+
+
+def test_status_needs_no_code(shop):
+    chat = Chat(shop)
+    chat.turn("where is my order NW-10234", reading("order_status"))
+    answer = chat.turn("alice@example.com", None)
+    assert said("order_status", answer.reply.text)
+    assert answer.send_code is None and shop.mailed == []
+
+
+def test_a_failed_lookup_is_counted_against_address_email_and_number(shop):
+    chat = Chat(shop, client="198.51.100.9")
+    chat.turn("where is my order NW-10234", reading("order_status"))
+    wrong = chat.turn("mallory@example.com", None)
+    assert wrong.failed_lookup == LookupKeys(
+        client="198.51.100.9", email="mallory@example.com", number="NW-10234"
+    )
+    found = Chat(shop).turn(
+        "where is NW-10234 alice@example.com", reading("order_status")
+    )
+    assert said("order_status", found.reply.text)
+    assert found.failed_lookup is None
+
+
+@pytest.mark.parametrize("limited", ["203.0.113.7", "carla@example.com", "NW-10238"])
+def test_a_limited_lookup_is_refused_without_looking(shop, limited):
+    shop.waits[limited] = 301
+    carla = Chat(shop)
+    carla.turn("please cancel order NW-10238", reading("cancel_order"))
+    refused = carla.turn("carla@example.com", None)
+    assert said("lookup_throttled", refused.reply.text)
+    assert "6 minutes" in refused.reply.text
+    assert shop.looked_up == []  # the order was not even read
+    assert refused.failed_lookup is None  # a refusal costs nothing more
+    assert refused.handoff is None and "form" not in refused.state
+
+
+def test_a_refusal_reads_the_same_whether_the_order_exists_or_not(shop):
+    shop.waits["carla@example.com"] = 60
+    real = Chat(shop)
+    real.turn("cancel order NW-10238", reading("cancel_order"))
+    made_up = Chat(shop)
+    made_up.turn("cancel order NW-19999", reading("cancel_order"))
+    assert (
+        real.turn("carla@example.com", None).reply.text
+        == made_up.turn("carla@example.com", None).reply.text
+    )
+
+
+def test_the_owner_holding_the_code_gets_through_while_lookups_are_limited(shop):
+    carla = asked_for_the_cancel_code(shop)
+    # A guesser now hammers Carla's email and order number from elsewhere.
+    shop.waits.update({"carla@example.com": 900, "NW-10238": 900})
+    done = carla.turn(shop.code, None)
+    assert said("cancel_done", done.reply.text)
+    assert done.order_action == OrderAction("cancel", 10238, code_id=1)
+
+
+def test_lookup_waits_double_after_the_free_failures_up_to_a_cap():
+    limit = limits.Limit(free=3, first_wait=30, max_wait=900)
+    waits = [limits.wait(limit, failures=n, last=1000.0, now=1000.0) for n in range(12)]
+    assert waits == [0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900, 900]
+    assert limits.wait(limit, failures=5, last=1000.0, now=1100.0) == 20
+    assert limits.wait(limit, failures=5, last=1000.0, now=1200.0) == 0
 
 
 def asked_about_a_refund(shop: Shop) -> tuple[Chat, Decision]:
@@ -530,5 +740,5 @@ def test_deciding_never_changes_the_state_it_was_given(shop):
         state=state,
         lookups=shop.lookups(),
     )
-    assert decision.order_action == OrderAction("cancel", 10238)
+    assert decision.send_code == CodeRequest("cancel", 10238)
     assert state == before
