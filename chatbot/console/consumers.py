@@ -44,6 +44,9 @@ class AgentConsumer(FrameConsumer):
     user: Any
     opened: dict[str, Conversation]
 
+    # Rate limits: generous, per connection and address, for each frame type.
+    RATE_LIMITS = "CONSOLE_RATE_LIMITS"
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         staff = user and user.is_authenticated and user.is_active and user.is_staff
