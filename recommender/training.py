@@ -50,6 +50,7 @@ def _interaction_sequences() -> tuple[dict[int, list[str]], int]:
 
     A view, an add-to-cart and a purchase of one product in a row are one step of the
     sequence: the sequence model learns what comes *next*, not how strongly.
+    Customers above an honest shopper's event rate are left out.
     """
     sequences: dict[int, list[str]] = {}
     rows = (
