@@ -67,7 +67,7 @@ def _interaction_sequences() -> tuple[dict[int, list[str]], int]:
     return sequences, count
 
 
-def _flooding_customers() -> QuerySet[Interaction]:
+def _flooding_customers() -> QuerySet[Any, Any]:
     """Customers who sent more events in some minute than a shopper can.
 
     Events come from the widget, so anyone can send them; a script that pumps
