@@ -118,6 +118,13 @@ def numbered(kind: str, n: int) -> dict[str, Any]:
     return frame
 
 
+async def settled(ws: Any) -> list[dict[str, Any]]:
+    """The frames up to the answer to a marker: a socket handles its frames in
+    order, so every frame sent before it has been counted."""
+    await ws.send_json_to({"type": "mark"})
+    return await frames_until(ws, lambda f: f.get("code") == "unknown_type")
+
+
 def is_throttled(frame: dict[str, Any]) -> bool:
     return frame["type"] == "error" and frame["code"] == "throttled"
 
@@ -163,12 +170,8 @@ async def test_it_throttles_each_frame_type_per_client_address(limits, kind):
     for n, ws in enumerate(sockets):
         # One frame on each connection: only the address's count can be reached.
         await ws.send_json_to(numbered(kind, n))
-        # A socket handles its frames in order: this one's answer means the frame
-        # before it was counted, so the third connection's is the one refused.
-        await ws.send_json_to({"type": "mark"})
         if n < 2:
-            frames = await frames_until(ws, lambda f: f.get("code") == "unknown_type")
-            assert not any(is_throttled(f) for f in frames)
+            assert not any(is_throttled(f) for f in await settled(ws))
     answers = await frames_until(sockets[2], is_throttled)
     assert answers[-1]["retry_after"] >= 1
     for ws in sockets:
@@ -187,6 +190,31 @@ async def test_it_limits_new_connections_per_client_address(limits):
     assert (await third.receive_output())["code"] == 4429
     elsewhere, _ = await session(an_address())  # another address is not affected
     for ws in (first, second, elsewhere):
+        await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_counts_in_process_while_redis_is_away(limits):
+    from devserver.processes import free_port
+
+    limits.CHAT_RATE_LIMITS["typing"] = 2
+    # The shared cache on a port where nothing listens: refused for real.
+    limits.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    address = an_address()
+    sockets = [(await session(address))[0] for _ in range(3)]
+    for ws in sockets[:2]:
+        await ws.send_json_to({"type": "typing"})
+        assert not any(is_throttled(f) for f in await settled(ws))
+    await sockets[2].send_json_to({"type": "typing"})
+    refused = await sockets[2].receive_json_from()
+    assert is_throttled(refused)
+    assert refused["retry_after"] >= 1
+    for ws in sockets:
         await ws.disconnect()
 
 
