@@ -281,7 +281,7 @@ CHAT_RATE_LIMITS = {
     "frames": env_int("RATE_LIMIT_CHAT_FRAMES", 240, minimum=1),
     "connect": env_int("RATE_LIMIT_CHAT_CONNECTS", 20, minimum=1),
     "customer": env_int("RATE_LIMIT_NEW_CUSTOMERS", 5, minimum=1),
-    "hello": env_int("RATE_LIMIT_HELLOS", 10, minimum=1),
+    "hello": env_int("RATE_LIMIT_HELLOS", 20, minimum=1),
     "message": env_int("RATE_LIMIT_MESSAGES", 60, minimum=1),
     "postback": env_int("RATE_LIMIT_MESSAGES", 60, minimum=1),
     "typing": env_int("RATE_LIMIT_TYPING", 60, minimum=1),
@@ -303,7 +303,8 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # A resync answers at most this many messages; the client asks again for more.
 RESYNC_PAGE_SIZE = env_int("RESYNC_PAGE_SIZE", 200, minimum=1)
 # Training ignores customers with more events than this in some minute: no honest
-# shopper views or adds that many products a minute (the socket allows 30).
+# shopper views or adds that many products a minute (keep it below the socket's
+# "event" limit, so that a script sending as fast as it may is left out).
 RECOMMENDER_MAX_EVENTS_PER_MINUTE = env_int(
     "RECOMMENDER_MAX_EVENTS_PER_MINUTE", 20, minimum=1
 )
