@@ -345,3 +345,17 @@ async def test_it_answers_a_resync_one_page_at_a_time(settings):
         since = more["since_seq"]
     assert pages == [[1, 2], [3, 4], [5]]
     await ws.disconnect()
+
+
+def test_it_refuses_to_start_with_a_malformed_exempt_list(monkeypatch):
+    from config.env import EnvError, env_networks
+
+    monkeypatch.setenv("RATE_LIMIT_EXEMPT", "10.0.0.0/8, ::1, 192.0.2.7")
+    assert [str(n) for n in env_networks("RATE_LIMIT_EXEMPT")] == [
+        "10.0.0.0/8",
+        "::1/128",
+        "192.0.2.7/32",
+    ]
+    monkeypatch.setenv("RATE_LIMIT_EXEMPT", "10.0.0.0/8, load-generator")
+    with pytest.raises(EnvError, match="RATE_LIMIT_EXEMPT: 'load-generator'"):
+        env_networks("RATE_LIMIT_EXEMPT")
