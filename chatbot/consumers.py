@@ -24,6 +24,7 @@ from django.core.cache import cache
 from django.db import DataError, InterfaceError, OperationalError
 
 from chatbot import selectors, services
+from chatbot.addresses import client_address, is_exempt, limit_key
 from chatbot.models import Conversation, Customer, Message
 from recommender.services import interaction_record
 
@@ -59,15 +60,39 @@ UNAVAILABLE_RETRY_AFTER = 5
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 # Throttle windows counted in this process while Redis is away: key → (ends, count).
 _local_windows: dict[str, tuple[float, int]] = {}
+# A connection over its connect limit is told `throttled`, then closed with this.
+THROTTLED_CLOSE_CODE = 4429
 
 
-def local_count(key: str, *, now: float, window: int) -> int:
-    """Count one more in a fixed window kept in this process's memory."""
-    for stale in [k for k, (ends, _) in _local_windows.items() if ends <= now]:
-        del _local_windows[stale]
-    ends, count = _local_windows.get(key, (now - now % window + window, 0))
-    _local_windows[key] = (ends, count + 1)
+def local_count(
+    key: str,
+    *,
+    now: float,
+    window: int,
+    windows: dict[str, tuple[float, int]] = _local_windows,
+) -> int:
+    """Count one more in a fixed window kept in this process's memory (``windows``:
+    this process's stand-in for Redis, or one connection's own counts)."""
+    for stale in [k for k, (ends, _) in windows.items() if ends <= now]:
+        del windows[stale]
+    ends, count = windows.get(key, (now - now % window + window, 0))
+    windows[key] = (ends, count + 1)
     return count + 1
+
+
+async def shared_count(key: str, *, now: float, window: int) -> int:
+    """Count one more in a fixed window in the shared cache, which every server sees;
+    while Redis is away this process counts alone, so an outage throttles no less."""
+    try:
+        await cache.aadd(key, 0, timeout=window + 1)
+        return int(await cache.aincr(key))
+    except REDIS_ERRORS:
+        return local_count(key, now=now, window=window)
+
+
+def throttled(message: str, *, now: float, window: int) -> FrameError:
+    retry_after = max(1, int(window - now % window) + 1)
+    return FrameError("throttled", message, retry_after=retry_after)
 
 
 class FrameError(Exception):
@@ -180,12 +205,60 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
     """
 
     HANDLERS: ClassVar[dict[str, Callable[[Any, dict[str, Any]], Awaitable[None]]]]
+    # The setting that holds this socket's rate limits (see config/settings.py).
+    RATE_LIMITS: ClassVar[str] = "CHAT_RATE_LIMITS"
+
+    address: str | None
+    exempt: bool
+    windows: dict[str, tuple[float, int]]
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.address = client_address(self.scope)
+        self.exempt = is_exempt(self.address)
+        self.windows = {}  # this connection's own counts, per frame type
+        try:
+            await self.limit("connect", per_connection=False)
+        except FrameError as error:
+            await self.accept()
+            await self.send_error(error.code, str(error), **error.extra)
+            await self.close(code=THROTTLED_CLOSE_CODE)
+            return
+        await super().websocket_connect(message)
+
+    async def limit(self, bucket: str, *, per_connection: bool = True) -> None:
+        """Count one ``bucket`` (a frame type, "frames", "connect", "customer") for
+        this connection and for its client address; ``throttled`` past either."""
+        if self.exempt:
+            return
+        limits = getattr(settings, self.RATE_LIMITS)
+        limit = limits.get(bucket, limits["frames"])
+        window = settings.RATE_LIMIT_WINDOW_SECONDS
+        now = time.time()
+        # The connection's own count first, in memory: a flooding socket costs no
+        # Redis round trip.
+        if per_connection and (
+            local_count(bucket, now=now, window=window, windows=self.windows) > limit
+        ):
+            raise throttled(
+                "Too many frames on this connection", now=now, window=window
+            )
+        if self.address is None:
+            return
+        key = (
+            f"throttle:{self.RATE_LIMITS.lower()}:{bucket}:{limit_key(self.address)}"
+            f":{int(now // window)}"
+        )
+        shared = limit * settings.RATE_LIMIT_SHOPPERS_PER_ADDRESS
+        if await shared_count(key, now=now, window=window) > shared:
+            raise throttled("Too many frames from this address", now=now, window=window)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None
     ) -> None:
         frame: Any = None
         try:
+            # Every frame counts before it is read: garbage is not free either.
+            await self.limit("frames")
             frame = parse_frame(text_data or "")
             kind = frame.get("type") if isinstance(frame, dict) else None
             if not isinstance(kind, str):
@@ -194,6 +267,7 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
             handler = self.HANDLERS.get(kind)
             if handler is None:
                 raise FrameError("unknown_type", f"Unknown type {kind[:64]!r}")
+            await self.limit(kind)
             await self.run(handler, frame)
         except FrameError as error:
             await self.refuse(frame, error.code, str(error), **error.extra)
@@ -264,7 +338,13 @@ class ChatConsumer(FrameConsumer):
     async def on_hello(self, frame: dict[str, Any]) -> None:
         token = optional_str(frame, "token", max_length=500)
         public_id = optional_str(frame, "conversation", max_length=64) or None
-        customer, conversation, status = await self._open(token, public_id)
+        known = (
+            await database_sync_to_async(Customer.from_token)(token) if token else None
+        )
+        if known is None and public_id is None:
+            # A new customer and conversation are rows: limited per address.
+            await self.limit("customer", per_connection=False)
+        customer, conversation, status = await self._open(known, public_id)
         if conversation is None:
             # Not theirs or not there: one answer for both, so ids can't be probed.
             await self.send_error("conversation_not_found", "No such conversation")
@@ -299,9 +379,8 @@ class ChatConsumer(FrameConsumer):
 
     @database_sync_to_async
     def _open(
-        self, token: str, public_id: str | None
+        self, customer: Customer | None, public_id: str | None
     ) -> tuple[Customer, Conversation | None, dict[str, Any]]:
-        customer = Customer.from_token(token) if token else None
         if customer is None:
             if public_id:
                 # A new visitor owns no conversation yet: store nobody.
@@ -319,6 +398,11 @@ class ChatConsumer(FrameConsumer):
         self, text_data: str | None = None, bytes_data: bytes | None = None
     ) -> None:
         if text_data is None:
+            try:
+                await self.limit("frames")
+            except FrameError as error:
+                await self.send_error(error.code, str(error), **error.extra)
+                return
             await self.send_error("binary_not_supported", "Send JSON text frames")
             return
         await super().receive(text_data=text_data)
@@ -365,19 +449,13 @@ class ChatConsumer(FrameConsumer):
         Redis is away this process counts alone, so a Redis outage throttles no
         less and stops no message that PostgreSQL can store.
         """
+        if self.exempt:
+            return
         limit, window = settings.CHAT_THROTTLE
         now = time.time()
         key = f"throttle:chat:{self.customer.pk}:{int(now // window)}"
-        try:
-            await cache.aadd(key, 0, timeout=window + 1)
-            count = await cache.aincr(key)
-        except REDIS_ERRORS:
-            count = local_count(key, now=now, window=window)
-        if count > limit:
-            retry_after = max(1, int(window - now % window) + 1)
-            raise FrameError(
-                "throttled", "You're sending messages too fast", retry_after=retry_after
-            )
+        if await shared_count(key, now=now, window=window) > limit:
+            raise throttled("You're sending messages too fast", now=now, window=window)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         await self.channel_layer.group_send(
@@ -389,13 +467,21 @@ class ChatConsumer(FrameConsumer):
         since = frame.get("since_seq", 0)
         if not isinstance(since, int) or isinstance(since, bool) or since < 0:
             raise FrameError("invalid_field", "'since_seq' must be a whole number ≥ 0")
-        for message_frame in await self.messages_since(since):
+        page = settings.RESYNC_PAGE_SIZE
+        frames = await self.messages_since(since, limit=page + 1)
+        for message_frame in frames[:page]:
             await self.send_json(message_frame)
+        if len(frames) > page:
+            # One page per resync, so that a long conversation is not a cheap way to
+            # make the server send megabytes; the client asks for the next.
+            await self.send_json(
+                {"type": "resync_more", "since_seq": frames[page - 1]["seq"]}
+            )
 
     @database_sync_to_async
-    def messages_since(self, since: int) -> list[dict[str, Any]]:
+    def messages_since(self, since: int, *, limit: int) -> list[dict[str, Any]]:
         messages = self.conversation.messages.filter(seq__gt=since).order_by("seq")
-        return [message.as_frame() for message in messages]
+        return [message.as_frame() for message in messages[:limit]]
 
     async def on_csat(self, frame: dict[str, Any]) -> None:
         score = frame.get("score")

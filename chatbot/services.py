@@ -180,8 +180,8 @@ def status_broadcast(conversation: Conversation) -> None:
 
 def queue_broadcast() -> None:
     """Tell everyone waiting for a person their current place and wait."""
-    for conversation in Conversation.objects.waiting():
-        status_broadcast(conversation)
+    for conversation, frame in selectors.queue_status_frames():
+        broadcast(conversation.group_name, {"type": "chat.status", "status": frame})
 
 
 def typing_broadcast(conversation: Conversation, *, sender: str) -> None:

@@ -6,6 +6,7 @@ malformed value stops start-up with a message an operator can act on.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from urllib.parse import urlsplit
@@ -141,3 +142,18 @@ def env_url(name: str, *, schemes: tuple[str, ...], required: bool) -> str | Non
 def _redact(url: str) -> str:
     """Hide a password so that an error message never leaks it."""
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def env_networks(
+    name: str,
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of addresses or CIDR blocks (``10.0.0.0/8, ::1``)."""
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise EnvError(
+                f"{name}: {item!r} is not an address or a CIDR block like 10.0.0.0/8"
+            ) from None
+    return networks

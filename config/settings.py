@@ -15,6 +15,7 @@ from config.env import (
     env_header,
     env_hosts,
     env_int,
+    env_networks,
     env_origins,
     env_str,
     env_url,
@@ -301,6 +302,49 @@ CHAT_THROTTLE = (
 CUSTOMER_TOKEN_MAX_AGE = env_int(
     "CUSTOMER_TOKEN_MAX_AGE", 30 * 24 * 60 * 60, minimum=60
 )
+# --- Rate limits --------------------------------------------------------------
+# What one busy shopper's connection may send in a window of this many seconds, per
+# frame type ("frames": every frame, read or not). A client address may send
+# RATE_LIMIT_SHOPPERS_PER_ADDRESS times as much: many shoppers share one address
+# behind a mobile carrier or an office. "connect" (new sockets) and "customer" (new
+# customers, i.e. a hello without a valid token) count per address only. Over a
+# limit the frame is answered with `throttled` and `retry_after`.
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1)
+RATE_LIMIT_SHOPPERS_PER_ADDRESS = env_int(
+    "RATE_LIMIT_SHOPPERS_PER_ADDRESS", 50, minimum=1
+)
+CHAT_RATE_LIMITS = {
+    "frames": env_int("RATE_LIMIT_CHAT_FRAMES", 240, minimum=1),
+    "connect": env_int("RATE_LIMIT_CHAT_CONNECTS", 20, minimum=1),
+    "customer": env_int("RATE_LIMIT_NEW_CUSTOMERS", 5, minimum=1),
+    "hello": env_int("RATE_LIMIT_HELLOS", 20, minimum=1),
+    "message": env_int("RATE_LIMIT_MESSAGES", 60, minimum=1),
+    "postback": env_int("RATE_LIMIT_MESSAGES", 60, minimum=1),
+    "typing": env_int("RATE_LIMIT_TYPING", 60, minimum=1),
+    "resync": env_int("RATE_LIMIT_RESYNCS", 30, minimum=1),
+    "csat": env_int("RATE_LIMIT_CSAT", 10, minimum=1),
+    "event": env_int("RATE_LIMIT_EVENTS", 30, minimum=1),
+}
+# Staff are few and signed in: one generous limit for each console frame type.
+CONSOLE_RATE_LIMITS = {
+    "frames": env_int("RATE_LIMIT_CONSOLE_FRAMES", 1200, minimum=1),
+    "connect": env_int("RATE_LIMIT_CONSOLE_CONNECTS", 60, minimum=1),
+}
+# Addresses or CIDR blocks never limited (a load generator, a monitoring probe).
+RATE_LIMIT_EXEMPT = env_networks("RATE_LIMIT_EXEMPT")
+# Proxies in front of the server whose X-Forwarded-For is believed: from a peer
+# listed here, the client is the last hop of that header not listed here. Empty: the
+# socket's peer is the client (uvicorn's --forwarded-allow-ips may rewrite it first).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# A resync answers at most this many messages; the client asks again for more.
+RESYNC_PAGE_SIZE = env_int("RESYNC_PAGE_SIZE", 200, minimum=1)
+# Training ignores customers with more events than this in some minute: no honest
+# shopper views or adds that many products a minute (keep it below the socket's
+# "event" limit, so that a script sending as fast as it may is left out).
+RECOMMENDER_MAX_EVENTS_PER_MINUTE = env_int(
+    "RECOMMENDER_MAX_EVENTS_PER_MINUTE", 20, minimum=1
+)
+
 CELERY_BEAT_SCHEDULE = {
     "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
     "sweep-pending-replies": {

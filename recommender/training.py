@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from django.conf import settings
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncMinute
 from torch import nn
 
 from ml import registry
@@ -47,10 +50,13 @@ def _interaction_sequences() -> tuple[dict[int, list[str]], int]:
 
     A view, an add-to-cart and a purchase of one product in a row are one step of the
     sequence: the sequence model learns what comes *next*, not how strongly.
+    Customers above an honest shopper's event rate are left out.
     """
     sequences: dict[int, list[str]] = {}
-    rows = Interaction.objects.order_by("created", "pk").values_list(
-        "customer_id", "product__sku"
+    rows = (
+        Interaction.objects.exclude(customer_id__in=_flooding_customers())
+        .order_by("created", "pk")
+        .values_list("customer_id", "product__sku")
     )
     count = 0
     for customer_id, sku in rows.iterator(chunk_size=5000):
@@ -59,6 +65,21 @@ def _interaction_sequences() -> tuple[dict[int, list[str]], int]:
         if not sequence or sequence[-1] != sku:
             sequence.append(sku)
     return sequences, count
+
+
+def _flooding_customers() -> QuerySet[Any, Any]:
+    """Customers who sent more events in some minute than a shopper can.
+
+    Events come from the widget, so anyone can send them; a script that pumps
+    them would otherwise steer what the nightly retraining recommends to everyone.
+    """
+    return (
+        Interaction.objects.annotate(minute=TruncMinute("created"))
+        .values("customer_id", "minute")
+        .annotate(events=Count("pk"))
+        .filter(events__gt=settings.RECOMMENDER_MAX_EVENTS_PER_MINUTE)
+        .values("customer_id")
+    )
 
 
 def recommender_train(*, activate: bool) -> ModelVersion:

@@ -57,6 +57,9 @@ class AgentConsumer(FrameConsumer):
     opened: dict[str, Conversation]
     watcher: asyncio.Task[None]
 
+    # Rate limits: generous, per connection and address, for each frame type.
+    RATE_LIMITS = "CONSOLE_RATE_LIMITS"
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         granted = await database_sync_to_async(permissions.granted)(user)

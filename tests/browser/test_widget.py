@@ -63,3 +63,29 @@ def test_the_widget_drops_a_message_the_server_refused_and_the_customer_goes_on(
     page.get_by_test_id("concierge-send").click()
     bot = page.locator("[data-testid=concierge-message][data-sender=bot]")
     expect(bot).to_have_count(1)
+
+
+def test_the_widget_pages_through_a_long_history_on_reload(live_stack, page):
+    from tests.live import child_env, start_web, web_process
+
+    # A server of its own that answers a resync two messages at a time.
+    server, port = web_process(live_stack.log_dir)
+    start_web(server, port, {**child_env(), "RESYNC_PAGE_SIZE": "2"})
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_test_id("concierge-launcher").click()
+        bot = page.locator("[data-testid=concierge-message][data-sender=bot]")
+        for n in range(3):
+            page.get_by_test_id("concierge-input").fill(f"Where is my order {n}?")
+            page.get_by_test_id("concierge-send").click()
+            expect(bot).to_have_count(n + 1)
+        bubbles = page.get_by_test_id("concierge-message")
+        before = bubbles.all_inner_texts()
+        assert len(before) == 6
+
+        page.reload()  # the history comes back from resync 0, in three pages
+        expect(page.get_by_test_id("concierge-panel")).to_be_visible()
+        expect(bubbles).to_have_count(6)
+        assert bubbles.all_inner_texts() == before
+    finally:
+        server.stop()

@@ -780,7 +780,9 @@
       // a server restart is not met by every widget at the same instant.
       const step = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
       attempt += 1;
-      reconnectTimer = setTimeout(connect, step / 2 + Math.random() * (step / 2));
+      // Closed for too many connections (4429, after `throttled`): not before the wait.
+      const wait = Math.max(step / 2 + Math.random() * (step / 2), throttledUntil - Date.now());
+      reconnectTimer = setTimeout(connect, wait);
     }
 
     function showConnection(text) {
@@ -895,6 +897,12 @@
           return applyStatus(f);
         case "error":
           return onError(f);
+        case "resync_more":
+          // History comes a page at a time: ask for the next from where this ended.
+          if (ready && Number.isInteger(f.since_seq) && f.since_seq >= 0) {
+            sendFrame({ type: "resync", since_seq: f.since_seq });
+          }
+          return undefined;
         default:
           // Newer servers may add frame types; an old widget ignores them.
           return undefined;
@@ -994,10 +1002,23 @@
           const seconds = Number.isFinite(retry) && retry > 0 ? retry : DEFAULT_THROTTLE_S;
           throttledUntil = Date.now() + seconds * 1000;
           const say = code === "throttled" ? S.throttled : S.unavailable;
+          // Before a session only a hello can have been refused.
+          const refusedHello = !ready ? ws : null;
           showNotice(say(Math.ceil(seconds)), seconds * 1000);
           clearTimeout(throttleTimer);
           throttleTimer = setTimeout(() => {
             throttledUntil = 0;
+            if (!ready) {
+              // A hello refused (too many new visitors from this address): ask again
+              // on the same socket, if it is still open.
+              if (refusedHello && refusedHello === ws && ws.readyState === WebSocket.OPEN) {
+                ws.send(JSON.stringify({ type: "hello", token, conversation }));
+              }
+              return;
+            }
+            // The refused frame may have been a resync (one page of history):
+            // asking again from the gap-free seq is harmless if it was not.
+            sendFrame({ type: "resync", since_seq: contiguous });
             flushOutbox();
           }, seconds * 1000);
           break;
