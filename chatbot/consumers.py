@@ -435,7 +435,7 @@ class ChatConsumer(FrameConsumer):
             payload=payload,
             client_msg_id=client_msg_id,
             # Order lookups are limited per address (chatbot.dialogue.limits).
-            client_address=(self.scope.get("client") or [None])[0],
+            client_address=self.address,
         )
         # message_store has returned, so the message is committed: now it may be acked.
         await self.send_json(
