@@ -24,7 +24,12 @@ from chatbot.models import Conversation, Customer
 from chatbot.services import queue_broadcast
 from config.asgi import application
 from tests.chat import frames_until
-from tests.factories import AgentPresenceFactory, ConversationFactory, MessageFactory
+from tests.factories import (
+    AgentFactory,
+    AgentPresenceFactory,
+    ConversationFactory,
+    MessageFactory,
+)
 
 
 def cookie_for(user: Any) -> tuple[bytes, bytes]:
@@ -302,8 +307,9 @@ def test_every_chat_frame_type_has_its_own_limit(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_it_throttles_console_frames(limits, bob):
+async def test_it_throttles_console_frames(limits):
     limits.CONSOLE_RATE_LIMITS = {"frames": 2, "connect": 60}
+    bob = await database_sync_to_async(AgentFactory.create)(username="bob")
     ws = await socket(
         an_address(),
         await database_sync_to_async(cookie_for)(bob),
