@@ -9,6 +9,7 @@ the delivery guarantees need.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 import psutil
 import psycopg
 import pytest
+import redis
 
 from devserver.embedded import EmbeddedPostgres, EmbeddedRedis
 from devserver.processes import beat_command, free_port, wait_for_port, web_command
@@ -52,6 +54,24 @@ class FaultStack:
         self.old_workers.append(self.worker)
         self.worker = worker_process(self.log_dir, queues="inference")
         self.worker.start(self.env)
+
+    async def kill_worker_mid_task(self, *, timeout: float = 20.0) -> None:
+        """SIGKILL the worker while it holds a task it has not finished.
+
+        With late acknowledgement a task the worker has taken sits in Redis's
+        ``unacked`` hash until it is done; killed then, the whole worker gone,
+        nothing gives it back before the broker's visibility timeout (an hour).
+        """
+        client = redis.Redis.from_url(self.redis.url)
+        try:
+            deadline = time.monotonic() + timeout
+            while not client.hlen("unacked"):
+                assert time.monotonic() < deadline, "the worker never held a task"
+                await asyncio.sleep(0.005)
+            self.kill_worker()
+            assert client.hlen("unacked"), "the task finished before the kill"
+        finally:
+            client.close()
 
     def kill_worker(self) -> None:
         """SIGKILL the worker and its pool children at once, as a crash would."""

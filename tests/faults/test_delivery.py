@@ -109,10 +109,9 @@ async def assert_nothing_lost(
 
 async def test_a_killed_worker_loses_no_reply(fault_stack: FaultStack) -> None:
     crowd = await shoppers(fault_stack, 4)
-    await everyone_says(crowd, 0)
-    await read_all(crowd, 0.2)  # acked; some replies in flight when the worker dies
-    fault_stack.kill_worker()
-    await everyone_says(crowd, 1)
+    for turn in range(4):  # a backlog, so that the worker is busy when it dies
+        await everyone_says(crowd, turn)
+    await fault_stack.kill_worker_mid_task()
     await read_all(crowd, 1.0)
     fault_stack.start_worker()
     await assert_nothing_lost(fault_stack, crowd)
