@@ -154,6 +154,9 @@ class Deciding:
         self.handoff: str | None = None
         self.order_action: OrderAction | None = None
         self.followup_email: str | None = None
+        # Whether this turn failed (not understood, not found): failed turns in a
+        # row hand the conversation to a person.
+        self.turn_failed = False
         self.failed_lookup: LookupKeys | None = None
         self.send_code: CodeRequest | None = None
         self.wrong_code: int | None = None

@@ -155,7 +155,17 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
     if unsure(classification):
         return clarify(ctx, classification)
 
-    state["failed_turns"] = 0
+    answered = act_on(ctx, classification, text)
+    if not ctx.turn_failed:
+        # Only a turn that got somewhere clears the count: a confident intent whose
+        # answer is not found is a failed turn like any other.
+        state["failed_turns"] = 0
+    return answered
+
+
+def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
+    """The action the (confident, in-scope) intent maps to in ACTIONS."""
+    state = ctx.state
     act, argument = ACTIONS.get(classification.intent, DEFAULT_ACTION)
     if act is Act.SAY:
         return reply(ctx.say(argument, customer=customer_context(ctx)), classification)
@@ -213,6 +223,7 @@ def tried(state: dict[str, Any], what: str) -> None:
 
 
 def failed(ctx: Deciding, text: str, c: Classification | None) -> Reply:
+    ctx.turn_failed = True
     if too_many_failures(ctx.state):
         return handoff(ctx, reason="two failed turns", classification=c)
     tried(ctx.state, "fallback" if c is None or c.out_of_scope else "re-asked")

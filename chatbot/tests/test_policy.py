@@ -742,3 +742,21 @@ def test_deciding_never_changes_the_state_it_was_given(shop):
     )
     assert decision.send_code == CodeRequest("cancel", 10238)
     assert state == before
+
+
+def test_a_confident_question_with_no_answer_counts_as_a_failed_turn(shop):
+    shop.agents_online = 0
+    chat = Chat(shop)
+    # Sure of the intent, but the help centre has nothing that answers it.
+    first = chat.turn("what warranty do tents have", reading("warranty", 0.97))
+    assert said("fallback", first.reply.text)
+    assert first.state["failed_turns"] == 1
+    second = chat.turn("is there a warranty on the stove", reading("warranty", 0.96))
+    assert second.handoff == "two failed turns"
+
+
+def test_a_turn_that_gets_somewhere_clears_the_failed_turns(shop):
+    chat = Chat(shop)
+    chat.turn("what warranty do tents have", reading("warranty", 0.97))
+    answered = chat.turn("how long does delivery take?", reading("shipping_time"))
+    assert answered.state["failed_turns"] == 0
