@@ -61,12 +61,23 @@ def status_frame(conversation: Conversation) -> dict[str, Any]:
         conversation.status == Conversation.Status.WAITING_FOR_AGENT
         and conversation.waiting_since is not None
     ):
-        position = queue_position(conversation)
-        agents = agents_online()
-        frame["queue_position"] = position
-        frame["agents_online"] = agents
-        frame["expected_wait_seconds"] = expected_wait_seconds(position, agents=agents)
+        _fill_queue(
+            frame, position=queue_position(conversation), agents=agents_online()
+        )
     return frame
+
+
+def _fill_queue(
+    frame: dict[str, Any], *, position: int, agents: int, average: float | None = None
+) -> None:
+    """Place and wait in a waiting conversation's frame; with nobody online there
+    is no line to wait in (the bot takes an email instead), so neither is given."""
+    frame["agents_online"] = agents
+    if agents:
+        frame["queue_position"] = position
+        frame["expected_wait_seconds"] = expected_wait_seconds(
+            position, agents=agents, average=average
+        )
 
 
 def queue_status_frames() -> list[tuple[Conversation, dict[str, Any]]]:
@@ -85,11 +96,7 @@ def queue_status_frames() -> list[tuple[Conversation, dict[str, Any]]]:
         if conversation.waiting_since is not None:
             # As queue_position: 1 + those that started waiting strictly earlier.
             position = bisect_left(since, conversation.waiting_since) + 1
-            frame["queue_position"] = position
-            frame["agents_online"] = agents
-            frame["expected_wait_seconds"] = expected_wait_seconds(
-                position, agents=agents, average=average
-            )
+            _fill_queue(frame, position=position, agents=agents, average=average)
         frames.append((conversation, frame))
     return frames
 

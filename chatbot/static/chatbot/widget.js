@@ -67,7 +67,8 @@
       with_agent: "You're chatting with a person",
       resolved: "This conversation has been resolved",
     },
-    waiting: (pos, waitS) => {
+    waiting: (pos, waitS, agents) => {
+      if (agents === 0) return "Our team is offline: we'll reply by email";
       const head = pos ? `You're #${pos} in line` : "Waiting for an agent";
       if (waitS == null) return head;
       return `${head}, about ${Math.max(1, Math.round(waitS / 60))} min`;
@@ -1312,7 +1313,7 @@
       currentStatus = f;
       const pos = Number.isInteger(f.queue_position) && f.queue_position > 0 ? f.queue_position : null;
       const wait = Number.isFinite(f.expected_wait_seconds) && f.expected_wait_seconds >= 0 ? f.expected_wait_seconds : null;
-      statusEl.textContent = status === "waiting_for_agent" ? S.waiting(pos, wait) : S.status[status] || "";
+      statusEl.textContent = status === "waiting_for_agent" ? S.waiting(pos, wait, f.agents_online) : S.status[status] || "";
       statusEl.setAttribute("data-status", status);
       renderCsat(status === "resolved" ? conversation : null);
     }
