@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classifier.model import IntentModel
+from classifier.normalise import for_the_model
 from ml.models import ModelVersion
 from ml.registry import LiveModel
 
@@ -28,12 +29,16 @@ live_model: LiveModel[IntentModel] = LiveModel(ModelVersion.Kind.INTENT, _load)
 
 
 def classify(text: str) -> Classification | None:
-    """Classify one message; ``None`` while no intent model is active."""
+    """Classify one message; ``None`` while no intent model is active.
+
+    The model reads the message without markup, links, emoji and repeated
+    punctuation (``classifier.normalise``).
+    """
     loaded = live_model.get()
     if loaded is None:
         return None
     version, model = loaded
-    prediction = model.predict([text])[0]
+    prediction = model.predict([for_the_model(text)])[0]
     return Classification(
         intent="oos" if prediction.out_of_scope else prediction.intent,
         confidence=float(prediction.confidence),
