@@ -48,16 +48,15 @@ TEXT_FIELDS = frozenset({"text", "title", "comment"})
 JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 NOT_A_BRACKET = re.compile(r"[^\[\]{}]")
 # Trouble that passes: the frame was not processed; sending it again later works.
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 TRANSIENT_ERRORS = (
     OperationalError,
     InterfaceError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
+    *REDIS_ERRORS,
     ConnectionError,
     TimeoutError,
 )
 UNAVAILABLE_RETRY_AFTER = 5
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 # Throttle windows counted in this process while Redis is away: key → (ends, count).
 _local_windows: dict[str, tuple[float, int]] = {}
 # A connection over its connect limit is told `throttled`, then closed with this.
@@ -260,7 +259,7 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
             # Every frame counts before it is read: garbage is not free either.
             await self.limit("frames")
             frame = parse_frame(text_data or "")
-            kind = frame.get("type") if isinstance(frame, dict) else None
+            kind = _type_of(frame)
             if not isinstance(kind, str):
                 raise FrameError("invalid_field", "A frame is an object with a 'type'")
             check_frame(frame)

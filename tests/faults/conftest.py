@@ -25,8 +25,8 @@ import pytest
 import redis
 
 from devserver.embedded import EmbeddedPostgres, EmbeddedRedis
-from devserver.processes import beat_command, free_port, wait_for_port, web_command
-from tests.live import BASE_DIR, Process, worker_process
+from devserver.processes import beat_command, free_port, web_command
+from tests.live import BASE_DIR, Process, start_web, worker_process
 
 # Fast sweeps, so a lost reply task is found within seconds.
 SWEEP_AFTER = 3
@@ -46,9 +46,7 @@ class FaultStack:
 
     def start_web(self) -> None:
         self.web = Process("web", web_command(self.port), self.log_dir / "web.log")
-        self.web.start(self.env)
-        assert self.web.process is not None
-        wait_for_port(self.port, process=self.web.process, name="web", log=self.web.log)
+        start_web(self.web, self.port, self.env)
 
     def start_worker(self) -> None:
         self.old_workers.append(self.worker)
