@@ -213,9 +213,7 @@ def bot_reply(*, message_id: int) -> Message | None:
     if message is None:  # deleted since (e.g. the conversation was erased)
         return None
     conversation = message.conversation
-    reply_id = f"reply-to:{message.pk}"
-    if not _awaits_reply(conversation, reply_id=reply_id):
-        PendingReply.objects.filter(message_id=message.pk).delete()
+    if not _awaits_reply(conversation, message_id=message.pk):
         return None
     typing_broadcast(conversation, sender=Message.Sender.BOT)
     incoming = Incoming(
@@ -234,8 +232,7 @@ def bot_reply(*, message_id: int) -> Message | None:
     decision = decided(conversation.state)
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if not _awaits_reply(locked, reply_id=reply_id):
-            PendingReply.objects.filter(message_id=message.pk).delete()
+        if not _awaits_reply(locked, message_id=message.pk):
             return None
         if (locked.status, locked.state) != (conversation.status, conversation.state):
             decision = decided(locked.state)  # e.g. a quick second message won
@@ -253,11 +250,24 @@ def bot_reply(*, message_id: int) -> Message | None:
 MAX_DECISIONS = 3
 
 
-def _awaits_reply(conversation: Conversation, *, reply_id: str) -> bool:
-    return (
+def reply_id(message_id: int) -> str:
+    """The bot reply's ``client_msg_id``: one reply per message, however often the
+    task runs (the unique constraint on it makes a second store a no-op)."""
+    return f"reply-to:{message_id}"
+
+
+def _awaits_reply(conversation: Conversation, *, message_id: int) -> bool:
+    """Whether the bot still owes ``message_id`` a reply; when it does not (answered,
+    or a person has the conversation), its outbox row is settled here."""
+    owed = (
         conversation.bot_may_answer()
-        and not conversation.messages.filter(client_msg_id=reply_id).exists()
+        and not conversation.messages.filter(
+            client_msg_id=reply_id(message_id)
+        ).exists()
     )
+    if not owed:
+        PendingReply.objects.filter(message_id=message_id).delete()
+    return owed
 
 
 def message_classification(incoming: Incoming) -> Classification | None:
@@ -329,7 +339,7 @@ def _apply(
     stored, _ = message_store(
         conversation_id=conversation.pk,
         sender=Message.Sender.BOT,
-        client_msg_id=f"reply-to:{message_id}",
+        client_msg_id=reply_id(message_id),
         text=reply.text,
         payload=reply.payload,
         intent=reply.intent,
@@ -393,13 +403,11 @@ def reply_late(*, message_id: int) -> Message | None:
     message = Message.objects.filter(pk=message_id).first()
     if message is None:
         return None
-    reply_id = f"reply-to:{message.pk}"
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(
             pk=message.conversation_id
         )
-        if not _awaits_reply(conversation, reply_id=reply_id):
-            PendingReply.objects.filter(message_id=message.pk).delete()
+        if not _awaits_reply(conversation, message_id=message.pk):
             return None
         decision = late_reply(state=conversation.state, lookups=live_lookups())
         return _apply(decision, conversation=conversation, message_id=message.pk)
