@@ -34,7 +34,10 @@ class Incoming:
 
 @dataclass(frozen=True)
 class QueueEstimate:
-    """What a customer joining the queue for a person now would be told."""
+    """What a customer joining the queue for a person now would be told.
+
+    ``wait_seconds`` is 0 when ``agents_online`` is 0: nobody, no estimate.
+    """
 
     agents_online: int
     position: int

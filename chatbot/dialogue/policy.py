@@ -47,6 +47,7 @@ ACTIONS: dict[str, tuple[Act, str]] = {
     "product_availability": (Act.RECOMMEND, ""),
     "talk_to_person": (Act.HANDOFF, "asked for a person"),
     "complaint": (Act.HANDOFF, "complaint"),
+    "frustration": (Act.HANDOFF, "frustration"),
 }
 DEFAULT_ACTION = (Act.ANSWER, "")
 
@@ -71,6 +72,7 @@ ABOUT_CONTEXT = re.compile(
     r"complete (?:the|my) (?:look|set|outfit))\b",
     re.IGNORECASE,
 )
+# A backstop to the model's ``frustration`` intent: words no one uses calmly.
 FRUSTRATION = re.compile(
     r"\b(useless|ridiculous|terrible|awful|worst|pathetic|waste of time|fed up|"
     r"sick of|unacceptable|are you (?:even )?listening|stupid bot|not helping)\b"
@@ -117,7 +119,6 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
     state = ctx.state
     postback = ctx.incoming.postback
     text = ctx.incoming.text
-
     if postback.get("action") == "handoff":
         return handoff(ctx, reason="pressed “talk to a person”")
     if state.get("form", {}).get("name") == "followup_email":
@@ -143,12 +144,12 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
 
     if classification is None:
         return failed(ctx, ctx.say("fallback"), None)
-    if FRUSTRATION.search(text):
+    if frustrated(classification, text):
         return handoff(
             ctx,
             reason="frustration",
             classification=classification,
-            prefix=ctx.say("complaint"),
+            prefix=ctx.say("frustration"),
         )
     if classification.out_of_scope:
         return failed(ctx, ctx.say("fallback"), classification)
@@ -190,6 +191,16 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
 def unsure(c: Classification) -> bool:
     margin = c.top_k[0][1] - c.top_k[1][1] if len(c.top_k) > 1 else 1.0
     return c.confidence < CLARIFY_BELOW or margin < CLARIFY_MARGIN
+
+
+def frustrated(c: Classification, text: str) -> bool:
+    """The model reads frustration with the chat itself, or the words say it."""
+    by_model = (
+        c.intent == "frustration"
+        and not c.out_of_scope
+        and c.confidence >= CLARIFY_BELOW
+    )
+    return by_model or bool(FRUSTRATION.search(text))
 
 
 def switching_topic(c: Classification | None, form: dict[str, Any]) -> bool:
@@ -347,10 +358,8 @@ def handoff(
     state["failed_turns"] = 0
     ctx.handoff = reason
     queue = ctx.lookups.queue()
-    if queue.agents_online == 0:
-        state["form"] = {"name": "followup_email", "slots": {}}
-        text = ctx.say("handoff_no_agents")
-    else:
+    if queue.agents_online:
+        # Someone is there to answer (even after hours): the honest line and wait.
         text = ctx.say(
             "handoff",
             queue={
@@ -358,7 +367,29 @@ def handoff(
                 "wait_minutes": max(1, round(queue.wait_seconds / 60)),
             },
         )
+    else:
+        # Nobody to wait for: no place or wait is promised; the conversation stays
+        # in the queue for the first agent, and the bot asks where to reply.
+        state["form"] = {"name": "followup_email", "slots": {}}
+        text = offline_text(ctx)
     return reply(" ".join(filter(None, [prefix, text])), classification)
+
+
+def offline_text(ctx: Deciding) -> str:
+    """Why nobody answers now: the shop is closed (and when it opens), or it is open
+    and everyone is busy or away."""
+    shop = ctx.lookups.shop()
+    now = ctx.lookups.now()
+    opens = None if shop.is_open(now) else shop.next_opening(now)
+    if opens is None:
+        return ctx.say("handoff_no_agents", hours=shop.hours_text())
+    local_now = now.astimezone(opens.tzinfo)
+    day = "today" if opens.date() == local_now.date() else opens.strftime("%A")
+    return ctx.say(
+        "handoff_closed",
+        opens=f"{day} {opens:%H:%M} ({shop.timezone})",
+        hours=shop.hours_text(),
+    )
 
 
 def followup_email(ctx: Deciding, text: str) -> Reply:

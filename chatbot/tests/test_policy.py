@@ -684,7 +684,7 @@ def test_a_complaint_or_frustration_goes_to_a_person(shop):
     )
     assert complaint.handoff == "complaint"
     assert frustrated.handoff == "frustration"
-    assert said("complaint", frustrated.reply.text, within=True)
+    assert said("frustration", frustrated.reply.text, within=True)
 
 
 def test_pressing_talk_to_a_person_hands_over_with_a_context_pack(shop):
@@ -774,3 +774,110 @@ def test_a_turn_that_gets_somewhere_clears_the_failed_turns(shop):
     chat.turn("what warranty do tents have", reading("warranty", 0.97))
     answered = chat.turn("how long does delivery take?", reading("shipping_time"))
     assert answered.state["failed_turns"] == 0
+
+
+# --- frustration and handoff (business hours, agents online) -----------------------
+
+
+def test_frustration_read_by_the_model_hands_over_with_an_apology(shop):
+    # No keyword of the backstop list in it: only the model can tell.
+    fed_up = Chat(shop).turn(
+        "omg I've asked three times, you don't understand anything",
+        reading("frustration", 0.93),
+    )
+    assert fed_up.handoff == "frustration"
+    assert said("frustration", fed_up.reply.text, within=True)
+    assert said("handoff", fed_up.reply.text, within=True)
+
+
+def test_the_keyword_backstop_still_hands_over_when_the_model_misses_it(shop):
+    missed = Chat(shop).turn(
+        "this is USELESS, where is my parcel", reading("track_order", 0.9)
+    )
+    assert missed.handoff == "frustration"
+
+
+def test_an_unsure_reading_of_frustration_is_not_acted_on(shop):
+    unsure_reading = Chat(shop).turn(
+        "hmm not sure about that", reading("frustration", 0.4, runner_up=0.35)
+    )
+    assert unsure_reading.handoff is None
+
+
+def test_a_question_about_the_bot_is_not_frustration(shop):
+    asked = Chat(shop).turn("are you a bot?", reading("bot_capabilities"))
+    assert asked.handoff is None
+    assert said("bot_capabilities", asked.reply.text)
+
+
+BERLIN_HOURS = {day: "09:00-17:00" for day in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def berlin(shop: Shop) -> Shop:
+    shop.settings = shop_settings.Shop(
+        timezone="Europe/Berlin", opening_hours=BERLIN_HOURS
+    )
+    return shop
+
+
+def at(shop: Shop, when: datetime) -> Lookups:
+    return dataclasses.replace(shop.lookups(), now=lambda: when)
+
+
+def handed_over(shop: Shop, when: datetime) -> Decision:
+    return decide(
+        Incoming(text="can I talk to a person"),
+        reading("talk_to_person"),
+        state={},
+        lookups=at(shop, when),
+    )
+
+
+# Monday 15 June 2026, 12:00 UTC is 14:00 in Berlin (open); Saturday 20 June is
+# closed, and the shop opens again on Monday at 09:00 Berlin time.
+OPEN_HOURS = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+SATURDAY = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
+MONDAY_EARLY = datetime(2026, 6, 15, 5, 0, tzinfo=UTC)  # 07:00 in Berlin
+
+
+def test_open_with_agents_online_it_gives_place_and_wait(shop):
+    berlin(shop)
+    shop.agents_online, shop.waiting = 2, 3
+    answer = handed_over(shop, OPEN_HOURS)
+    assert said("handoff", answer.reply.text)
+    assert "form" not in answer.state
+
+
+def test_open_with_nobody_online_it_promises_no_wait_and_takes_an_email(shop):
+    berlin(shop)
+    shop.agents_online, shop.waiting = 0, 3
+    answer = handed_over(shop, OPEN_HOURS)
+    assert said("handoff_no_agents", answer.reply.text)
+    assert not re.search(r"\d+ min|number \d|#\d", answer.reply.text)
+    assert answer.handoff  # it still waits in the queue for the first agent
+    assert answer.state["form"]["name"] == "followup_email"
+
+
+def test_closed_it_says_when_the_shop_opens_and_takes_an_email(shop):
+    berlin(shop)
+    shop.agents_online = 0
+    answer = handed_over(shop, SATURDAY)
+    assert said("handoff_closed", answer.reply.text)
+    assert "Monday 09:00 (Europe/Berlin)" in answer.reply.text
+    assert answer.handoff
+    assert answer.state["form"]["name"] == "followup_email"
+
+
+def test_closed_until_later_today_it_says_today(shop):
+    berlin(shop)
+    shop.agents_online = 0
+    answer = handed_over(shop, MONDAY_EARLY)
+    assert "today 09:00 (Europe/Berlin)" in answer.reply.text
+
+
+def test_an_agent_online_after_hours_still_gets_the_queue_line(shop):
+    # Someone is there to answer: the honest line and wait, not "we're closed".
+    berlin(shop)
+    shop.agents_online = 1
+    answer = handed_over(shop, SATURDAY)
+    assert said("handoff", answer.reply.text)
