@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from chatbot.dialogue.shop import Shop
     from chatbot.models import Article, Order
+    from classifier.serving import Classification
     from recommender.models import Product
     from recommender.search import Constraints
 
@@ -30,6 +31,9 @@ class Incoming:
     customer_id: int | None = None
     customer_name: str = ""
     client_address: str | None = None
+    # A message that may hold several requests: each clause with the model's
+    # reading of it (``chatbot.dialogue.multi``); empty for a one-clause message.
+    parts: tuple[tuple[str, Classification | None], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@
 
 Actions: SAY a canned response, ANSWER from the knowledge base, run a FORM,
 RECOMMEND products, HANDOFF to a person, CLARIFY (top intents close or confidence
-low), FALLBACK (out of scope). Two failed turns in a row hand over to a person.
+low), FALLBACK (out of scope). Two failed turns in a row hand over to a person, and
+so does frustration (the model's ``frustration`` intent, or a keyword backstop). A
+message with several requests is answered whole or the customer is asked which
+first (``chatbot.dialogue.multi``).
 
 ``decide`` is a pure function: the message, the model's classification, the
 conversation's state and read-only lookups in; a ``Decision`` (the reply and its
@@ -18,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chatbot.dialogue import forms
+from chatbot.dialogue import forms, multi
 from chatbot.dialogue.decision import Deciding, Decision, Incoming, Lookups, Reply
 from classifier.serving import Classification
 from recommender.models import Product
@@ -101,7 +104,7 @@ def decide(
         The reply, the new dialogue state, and the effects to apply with it.
     """
     ctx = Deciding(incoming, state=state, lookups=lookups)
-    return ctx.decision(respond(ctx, classification))
+    return ctx.decision(offer_later(ctx, respond(ctx, classification)))
 
 
 def late_reply(*, state: Mapping[str, Any], lookups: Lookups) -> Decision:
@@ -119,6 +122,11 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
     state = ctx.state
     postback = ctx.incoming.postback
     text = ctx.incoming.text
+    if isinstance(postback.get("request"), str):
+        # A button naming one request of an earlier message: its own words.
+        text = postback["request"]
+        later_done(state, text)
+
     if postback.get("action") == "handoff":
         return handoff(ctx, reason="pressed “talk to a person”")
     if state.get("form", {}).get("name") == "followup_email":
@@ -151,6 +159,8 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
             classification=classification,
             prefix=ctx.say("frustration"),
         )
+    if several := several_requests(ctx):
+        return several
     if classification.out_of_scope:
         return failed(ctx, ctx.say("fallback"), classification)
     if unsure(classification):
@@ -403,6 +413,104 @@ def followup_email(ctx: Deciding, text: str) -> Reply:
     ctx.state.pop("form", None)
     ctx.state["followup_email"] = address
     return reply(ctx.say("handoff_email_saved"), None)
+
+
+# --- several requests in one message (chatbot.dialogue.multi) --------------------
+
+
+def several_requests(ctx: Deciding) -> Reply | None:
+    """Answer every request of the message, or ask which to do first; ``None`` when
+    the message holds one request (the whole message is read as one)."""
+    found = multi.requests(ctx.incoming.parts, sure=lambda c: not unsure(c))
+    action = {r.intent: ACTIONS.get(r.intent, DEFAULT_ACTION)[0] for r in found}
+    chosen = multi.plan(
+        found,
+        starts_form=lambda intent: action[intent] is Act.FORM,
+        hands_over=lambda intent: action[intent] is Act.HANDOFF,
+    )
+    if chosen == "single":
+        return None
+    if chosen == "handoff":
+        first = next(r for r in found if action[r.intent] is Act.HANDOFF)
+        return act_on(ctx, first.classification, ctx.incoming.text)
+    if chosen == "ask":
+        # A form takes several turns: the customer picks, the rest waits its turn.
+        ctx.state["later_requests"] = [request_button(r) for r in found]
+        ctx.state["later_fresh"] = True
+        tried(ctx.state, "asked which first")
+        return reply(
+            ctx.say("multi_which_first"),
+            found[0].classification,
+            quick_replies=[request_button(r) for r in found],
+        )
+    replies = []
+    for request in found:
+        replies.append(act_on(ctx, request.classification, request.text))
+        if ctx.handoff:  # e.g. the second failed turn: a person takes it from here
+            break
+    if not ctx.turn_failed:
+        ctx.state["failed_turns"] = 0
+    return together(replies)
+
+
+def request_button(request: multi.Request) -> dict[str, Any]:
+    return {
+        "title": request.label(),
+        "payload": {"intent": request.intent, "request": request.text},
+    }
+
+
+def together(replies: list[Reply]) -> Reply:
+    """Several answers as one reply: the texts in order, lists (cards, buttons)
+    joined, and the first of anything else (the first article's link)."""
+    payload: dict[str, Any] = {}
+    for one in replies:
+        for key, value in one.payload.items():
+            if isinstance(value, list):
+                payload[key] = [*payload.get(key, []), *value]
+            else:
+                payload.setdefault(key, value)
+    first = replies[0]
+    return Reply(
+        text="\n\n".join(r.text for r in replies),
+        payload=payload,
+        intent=first.intent,
+        confidence=first.confidence,
+        model_version_id=first.model_version_id,
+    )
+
+
+def later_done(state: dict[str, Any], text: str) -> None:
+    """The request ``text`` is being done now: it no longer waits."""
+    later = [
+        b for b in state.get("later_requests", []) if b["payload"]["request"] != text
+    ]
+    if later:
+        state["later_requests"] = later
+    else:
+        state.pop("later_requests", None)
+
+
+def offer_later(ctx: Deciding, answered: Reply) -> Reply:
+    """Once the request in hand is done (no form open, no handoff), offer the next
+    one the customer asked for in the same message."""
+    state = ctx.state
+    if state.pop("later_fresh", False) or not state.get("later_requests"):
+        return answered
+    if state.get("form") or ctx.handoff:
+        return answered
+    button = state["later_requests"].pop(0)
+    if not state["later_requests"]:
+        state.pop("later_requests")
+    offer = ctx.say("multi_offer", request=button["title"])
+    buttons = [*answered.payload.get("quick_replies", []), button]
+    return Reply(
+        text=f"{answered.text}\n\n{offer}",
+        payload={**answered.payload, "quick_replies": buttons},
+        intent=answered.intent,
+        confidence=answered.confidence,
+        model_version_id=answered.model_version_id,
+    )
 
 
 def customer_context(ctx: Deciding) -> dict[str, str]:

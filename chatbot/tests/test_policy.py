@@ -881,3 +881,111 @@ def test_an_agent_online_after_hours_still_gets_the_queue_line(shop):
     shop.agents_online = 1
     answer = handed_over(shop, SATURDAY)
     assert said("handoff", answer.reply.text)
+
+
+# --- several requests in one message (chatbot.dialogue.multi) ----------------------
+
+
+def several(*parts: tuple[str, Classification | None]) -> Incoming:
+    return Incoming(
+        text=" and also ".join(text for text, _ in parts),
+        parts=tuple(parts),
+        customer_id=1,
+        client_address="203.0.113.7",
+    )
+
+
+def test_two_questions_that_fit_one_reply_are_both_answered(shop):
+    decision = decide(
+        several(
+            ("how long does delivery take", reading("shipping_time")),
+            ("do you sell rain jackets under 100", reading("product_recommendation")),
+        ),
+        reading("shipping_time", 0.6, runner_up=0.3),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert "Standard delivery takes 3 to 5 working days." in decision.reply.text
+    assert said("recommend_intro", decision.reply.text, within=True)
+    assert decision.reply.payload["article"]["title"] == "Shipping times"
+    assert [c["sku"] for c in decision.reply.payload["cards"]] == ["JKT-001"]
+
+
+def test_a_request_that_starts_a_form_asks_which_first_then_offers_the_other(shop):
+    chat = Chat(shop)
+    chat.state = {}
+    asked = decide(
+        several(
+            ("where's my order NW-10234", reading("order_status")),
+            ("do you sell rain jackets", reading("product_recommendation")),
+        ),
+        reading("order_status", 0.7, runner_up=0.25),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert said("multi_which_first", asked.reply.text)
+    buttons = asked.reply.payload["quick_replies"]
+    assert [b["payload"] for b in buttons] == [
+        {"intent": "order_status", "request": "where's my order NW-10234"},
+        {"intent": "product_recommendation", "request": "do you sell rain jackets"},
+    ]
+    assert "form" not in asked.state  # nothing started before the customer chose
+
+    chat.state = asked.state
+    first = chat.turn(
+        buttons[0]["title"],
+        reading("order_status", 1.0),
+        postback=buttons[0]["payload"],
+    )
+    # The button carries the customer's own words: the order number is not lost.
+    assert said("ask_order_email", first.reply.text)
+    done = chat.turn("alice@example.com", None)
+    assert said("order_status", done.reply.text, within=True)
+    assert said("multi_offer", done.reply.text, within=True)
+    assert "do you sell rain jackets" in done.reply.text.lower()
+    assert done.reply.payload["quick_replies"][-1] == buttons[1]
+    assert "later_requests" not in done.state
+
+    again = chat.turn("thanks", reading("thanks"))
+    assert not said("multi_offer", again.reply.text, within=True)
+
+
+def test_a_request_for_a_person_among_others_hands_over(shop):
+    decision = decide(
+        several(
+            ("how long does delivery take", reading("shipping_time")),
+            ("I want to talk to a person", reading("talk_to_person")),
+        ),
+        reading("shipping_time", 0.6, runner_up=0.3),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert decision.handoff == "asked for a person"
+
+
+def test_one_request_said_twice_is_answered_once(shop):
+    decision = decide(
+        several(
+            ("where is my order NW-10234", reading("order_status")),
+            ("when will it arrive", reading("track_order")),
+        ),
+        reading("order_status"),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert said("ask_order_email", decision.reply.text)
+    assert "quick_replies" not in decision.reply.payload
+
+
+def test_a_greeting_beside_a_request_is_not_a_second_request(shop):
+    decision = decide(
+        several(
+            ("hi there", reading("greeting")),
+            ("how long does delivery take", reading("shipping_time")),
+        ),
+        reading("shipping_time"),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert "Standard delivery takes 3 to 5 working days." in decision.reply.text
+    assert not said("greeting", decision.reply.text, within=True)
