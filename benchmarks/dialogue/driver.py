@@ -23,6 +23,7 @@ import websockets
 from benchmarks.dialogue.stories import FIRST_CLARIFICATION, Seen, Shop, Story, check
 
 REPLY_TIMEOUT = 30.0
+WARM_UP_TIMEOUT = 300.0
 # How long to wait, after the reply, for the status frame a check asks about (the
 # server sends it after the reply).
 STATUS_GRACE = 5.0
@@ -245,6 +246,13 @@ def _wants_status(expect: Mapping[str, Any]) -> bool:
     )
 
 
+async def warm_up(url: str, *, timeout: float = WARM_UP_TIMEOUT) -> None:
+    """One conversation nobody checks: a fresh worker loads its models on its
+    first message, which must not count against the first story's reply time."""
+    async with Customer(url, timeout=timeout) as customer:
+        await customer.send({"type": "message", "text": "hello"})
+
+
 def run(
     stories: Sequence[Story],
     *,
@@ -256,6 +264,7 @@ def run(
 ) -> list[Result]:
     """Play every story in turn against the chat at ``url``."""
     controls = controls or Controls()
+    asyncio.run(warm_up(url))
     results = []
     for story in stories:
         controls.before_story()

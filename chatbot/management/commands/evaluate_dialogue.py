@@ -68,7 +68,7 @@ class Command(BaseCommand):
         if not stories:
             raise CommandError("no conversations to play (check --category)")
         shop = Shop.from_catalog(options["catalog"])
-        console = Console(file=sys.stdout)
+        console = Console(file=sys.stdout, soft_wrap=True)
 
         def say(line: str) -> None:
             self.stderr.write(line)
