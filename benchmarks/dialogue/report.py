@@ -21,8 +21,8 @@ def rate(results: Sequence[Result]) -> dict[str, Any]:
 
 
 def summary(results: Sequence[Result], **about: Any) -> dict[str, Any]:
-    """The JSON the command writes: figures first, then each conversation (with
-    its transcript when it failed)."""
+    """The JSON the command writes: figures first, then the failed conversations,
+    then every conversation, each with its transcript."""
     by_category: dict[str, list[Result]] = defaultdict(list)
     by_class: dict[str, list[Result]] = defaultdict(list)
     for result in results:
@@ -36,7 +36,8 @@ def summary(results: Sequence[Result], **about: Any) -> dict[str, Any]:
         "by_category": {k: rate(v) for k, v in sorted(by_category.items())},
         "by_class": {k: rate(v) for k, v in sorted(by_class.items())},
         "failures": [r.as_json(transcript=True) for r in results if not r.passed],
-        "conversations": [r.as_json(transcript=False) for r in results],
+        # Passes keep their transcripts too: a pass that should not be one shows.
+        "conversations": [r.as_json(transcript=True) for r in results],
     }
 
 

@@ -247,6 +247,9 @@ def parse_expect(raw: Any, *, where: str) -> None:
                 _price(cards[key], where=f"{where}: cards: {key}")
         if "attributes" in cards and not isinstance(cards["attributes"], dict):
             raise StoryError(f"{where}: cards: attributes must be a mapping")
+        for key in ("category", "names"):
+            if key in cards:
+                _patterns(cards[key], where=f"{where}: cards: {key}")
     if "status" in raw:
         status = raw["status"]
         if not isinstance(status, dict) or not status:
@@ -284,8 +287,22 @@ def _texts(value: Any, *, where: str) -> list[str]:
     if not isinstance(items, list) or not items:
         raise StoryError(f"{where}: expected a string or a list of strings")
     for item in items:
-        _alternatives(item, where=where)
+        _patterns(item, where=where)
     return list(items)
+
+
+def _patterns(value: Any, *, where: str) -> list[str]:
+    """Alternatives that are each a regular expression (so no ``|`` inside one)."""
+    parts = _alternatives(value, where=where)
+    for part in parts:
+        try:
+            re.compile(part)
+        except re.error as error:
+            raise StoryError(
+                f"{where}: {part!r} is not a regular expression ({error}); "
+                "alternatives are split at every '|', so don't use one inside"
+            ) from None
+    return parts
 
 
 def _price(value: Any, *, where: str) -> Decimal:

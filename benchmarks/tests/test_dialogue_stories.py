@@ -89,6 +89,11 @@ def test_category_picks_one_category() -> None:
             "  - {id: a, category: y, turns: [{customer: yo}]}",
             "conversation id 'a' is also used",
         ),
+        (
+            "conversations:\n  - {id: a, category: x, "
+            "turns: [{customer: hi, bot: {contains: ['which (?:one|of)']}}]}",
+            "is not a regular expression",
+        ),
         ("conversations: [\n", "not valid YAML"),
     ],
 )
