@@ -115,6 +115,8 @@ class Command(BaseCommand):
             files=[str(f) for f in options["files"]],
             category=options["category"],
             url=options["url"] or "own stack",
+            # How the own stack's demo intent model was trained (None: as make run).
+            training={"epochs": options["epochs"], "ensemble": options["ensemble"]},
         )
         out: Path = options["out_json"]
         out.parent.mkdir(parents=True, exist_ok=True)
