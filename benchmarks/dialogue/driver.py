@@ -268,8 +268,8 @@ def run(
     results = []
     for story in stories:
         controls.before_story()
-        if story.agents_online is not None:
-            controls.agents_online(story.agents_online)
+        # Nobody online unless the story says: the same shop for every run.
+        controls.agents_online(story.agents_online or 0)
         result = asyncio.run(play(story, url=url, shop=shop, timeout=timeout))
         results.append(result)
         if progress is not None:
