@@ -356,7 +356,10 @@ def _apply(
         sender=Message.Sender.BOT,
         client_msg_id=reply_id(message_id),
         text=reply.text,
-        payload=reply.payload,
+        # The action travels in the payload, so a resync carries it as well.
+        payload={**reply.payload, "action": reply.action}
+        if reply.action
+        else reply.payload,
         intent=reply.intent,
         confidence=reply.confidence,
         model_version_id=reply.model_version_id,

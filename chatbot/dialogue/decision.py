@@ -113,10 +113,16 @@ class LookupKeys:
 
 @dataclass
 class Reply:
-    """What the bot says, and the reading of the message it answers."""
+    """What the bot says, and the reading of the message it answers.
+
+    ``action``: what the policy did, as the message frame's ``payload.action`` tells
+    clients and the dialogue tests: answer, form, recommend, clarify, handoff,
+    fallback or say.
+    """
 
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
+    action: str = ""
     intent: str = ""
     confidence: float | None = None
     model_version_id: int | None = None

@@ -145,6 +145,7 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
                     field=forms.FIELD_NAMES.get(form.get("asking", ""), "details"),
                 ),
                 classification,
+                action="form",
             )
         if turn is not None:
             return form_reply(ctx, turn, classification)
@@ -179,7 +180,11 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
     state = ctx.state
     act, argument = ACTIONS.get(classification.intent, DEFAULT_ACTION)
     if act is Act.SAY:
-        return reply(ctx.say(argument, customer=customer_context(ctx)), classification)
+        return reply(
+            ctx.say(argument, customer=customer_context(ctx)),
+            classification,
+            action="say",
+        )
     if act is Act.FORM:
         state["form"] = forms.start(argument, text)
         turn = forms.step(state["form"], text=text, postback=None, ctx=ctx, first=True)
@@ -229,10 +234,11 @@ def remember_topic(state: dict[str, Any], c: Classification) -> None:
     state["last_top_k"] = [[name, round(p, 3)] for name, p in c.top_k[:3]]
 
 
-def reply(text: str, c: Classification | None, **payload: Any) -> Reply:
+def reply(text: str, c: Classification | None, *, action: str, **payload: Any) -> Reply:
     return Reply(
         text=text,
         payload=payload,
+        action=action,
         intent=c.intent if c else "",
         confidence=c.confidence if c else None,
         model_version_id=(c.model_version_id or None) if c else None,
@@ -243,12 +249,14 @@ def tried(state: dict[str, Any], what: str) -> None:
     state["tried"] = [*state.get("tried", []), what][-10:]
 
 
-def failed(ctx: Deciding, text: str, c: Classification | None) -> Reply:
+def failed(
+    ctx: Deciding, text: str, c: Classification | None, *, action: str = "fallback"
+) -> Reply:
     ctx.turn_failed = True
     if too_many_failures(ctx.state):
         return handoff(ctx, reason="two failed turns", classification=c)
     tried(ctx.state, "fallback" if c is None or c.out_of_scope else "re-asked")
-    return reply(text, c, quick_replies=[talk_to_person_button()])
+    return reply(text, c, action=action, quick_replies=[talk_to_person_button()])
 
 
 def too_many_failures(state: dict[str, Any]) -> bool:
@@ -267,7 +275,10 @@ def clarify(ctx: Deciding, c: Classification) -> Reply:
         if name != "oos"
     ][:3]
     return reply(
-        ctx.say("clarify"), c, quick_replies=[*buttons, talk_to_person_button()]
+        ctx.say("clarify"),
+        c,
+        action="clarify",
+        quick_replies=[*buttons, talk_to_person_button()],
     )
 
 
@@ -289,7 +300,7 @@ def form_reply(ctx: Deciding, turn: forms.Turn, c: Classification | None) -> Rep
             classification=c,
             prefix=turn.text,
         )
-    return reply(turn.text, c, **(turn.payload or {}))
+    return reply(turn.text, c, action="form", **(turn.payload or {}))
 
 
 def answer(ctx: Deciding, text: str, c: Classification) -> Reply:
@@ -301,6 +312,7 @@ def answer(ctx: Deciding, text: str, c: Classification) -> Reply:
     return reply(
         f"{intro}\n\n{article.body.strip()}",
         c,
+        action="answer",
         article={"title": article.title, "url": article.get_absolute_url()},
     )
 
@@ -320,16 +332,25 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
             customer_id=customer_id, viewing_sku=viewing, cart_skus=cart, limit=3
         )
         if picks:
-            return reply(ctx.say("recommend_intro"), c, cards=cards(picks))
+            return reply(
+                ctx.say("recommend_intro"), c, action="recommend", cards=cards(picks)
+            )
     products, constraints = ctx.lookups.search_products(text)
     if constraints.impossible:
-        return reply(ctx.say("recommend_impossible", reason=constraints.impossible), c)
+        return reply(
+            ctx.say("recommend_impossible", reason=constraints.impossible),
+            c,
+            action="recommend",
+        )
     if not products:
-        return reply(ctx.say("recommend_none"), c)
+        return reply(ctx.say("recommend_none"), c, action="recommend")
     why = constraints.describe()
     reason = f"Matches what you asked for{', ' + why if why else ''}"
     return reply(
-        ctx.say("recommend_intro"), c, cards=cards([(p, reason) for p in products])
+        ctx.say("recommend_intro"),
+        c,
+        action="recommend",
+        cards=cards([(p, reason) for p in products]),
     )
 
 
@@ -382,7 +403,9 @@ def handoff(
         # in the queue for the first agent, and the bot asks where to reply.
         state["form"] = {"name": "followup_email", "slots": {}}
         text = offline_text(ctx)
-    return reply(" ".join(filter(None, [prefix, text])), classification)
+    return reply(
+        " ".join(filter(None, [prefix, text])), classification, action="handoff"
+    )
 
 
 def offline_text(ctx: Deciding) -> str:
@@ -407,12 +430,12 @@ def followup_email(ctx: Deciding, text: str) -> Reply:
     if address is None:
         if forms.ABANDON.search(text) or forms.NO.search(text):
             ctx.state.pop("form", None)
-            return reply(ctx.say("form_abandoned"), None)
-        return reply(ctx.say("ask_followup_email"), None)
+            return reply(ctx.say("form_abandoned"), None, action="handoff")
+        return reply(ctx.say("ask_followup_email"), None, action="handoff")
     ctx.followup_email = address
     ctx.state.pop("form", None)
     ctx.state["followup_email"] = address
-    return reply(ctx.say("handoff_email_saved"), None)
+    return reply(ctx.say("handoff_email_saved"), None, action="handoff")
 
 
 # --- several requests in one message (chatbot.dialogue.multi) --------------------
@@ -441,6 +464,7 @@ def several_requests(ctx: Deciding) -> Reply | None:
         return reply(
             ctx.say("multi_which_first"),
             found[0].classification,
+            action="clarify",
             quick_replies=[request_button(r) for r in found],
         )
     replies = []
@@ -477,6 +501,7 @@ def together(replies: list[Reply]) -> Reply:
         intent=first.intent,
         confidence=first.confidence,
         model_version_id=first.model_version_id,
+        action=first.action,
     )
 
 
@@ -510,6 +535,7 @@ def offer_later(ctx: Deciding, answered: Reply) -> Reply:
         intent=answered.intent,
         confidence=answered.confidence,
         model_version_id=answered.model_version_id,
+        action=answered.action,
     )
 
 
