@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+
 from classifier import training
 from ml.models import ModelVersion
 from ml.runs import recording, run_for_task
@@ -28,7 +30,11 @@ def train_intents(run_id: int | None = None) -> int | None:
         return None
     try:
         with recording(run) as recorder:
-            candidate = training.intent_model_train(recorder=recorder, promote=True)
+            candidate = training.intent_model_train(
+                recorder=recorder,
+                promote=True,
+                finetune_epochs=int(settings.INTENT_FINETUNE_EPOCHS),
+            )
     except training.TrainingError:
         logger.exception("intent training skipped")
         return None

@@ -354,6 +354,9 @@ RECOMMENDER_MAX_EVENTS_PER_MINUTE = env_int(
 )
 
 # --- Retraining ---------------------------------------------------------------
+# Encoder fine-tuning epochs of the scheduled and admin-started intent trainings
+# (0 trains only a head on the frozen encoder: minutes instead of tens of them).
+INTENT_FINETUNE_EPOCHS = env_int("INTENT_FINETUNE_EPOCHS", 3, minimum=0)
 # Training takes at most this many reviewed examples from one reviewer (the newest)
 # and from one conversation, so one person or one chat cannot move the model; the
 # rest are skipped and counted in the run's snapshot.
