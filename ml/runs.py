@@ -152,6 +152,8 @@ def recording(run: TrainingRun, *, echo: Echo | None = None) -> Iterator[RunReco
         run.stage = "done" if run.outcome != TrainingRun.Outcome.FAILED else "failed"
         if run.outcome != TrainingRun.Outcome.FAILED:
             run.percent = 100
+        if echo is not None:
+            echo(run.stage, run.percent)
         run.save(
             update_fields=[
                 "finished",

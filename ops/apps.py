@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class OpsConfig(AppConfig):
@@ -23,17 +23,17 @@ class OpsConfig(AppConfig):
         # never send the signal.
         celeryd_init.connect(install, dispatch_uid="ops.heartbeat.install")
         # Every migrate (and a test database's creation) ends with the default
-        # periodic tasks in place; existing rows are never changed.
+        # periodic tasks in place; existing rows are never changed. The signal
+        # goes to apps with models only: it is django-celery-beat's that says its
+        # tables are there.
         post_migrate.connect(
-            _setup_schedule, sender=self, dispatch_uid="ops.schedule.setup"
+            _setup_schedule,
+            sender=apps.get_app_config("django_celery_beat"),
+            dispatch_uid="ops.schedule.setup",
         )
 
 
-def _setup_schedule(*, using: str = "default", plan: Any = None, **kwargs: Any) -> None:
-    from django.apps import apps
-
-    if not apps.is_installed("django_celery_beat"):
-        return
+def _setup_schedule(*, using: str = "default", **kwargs: Any) -> None:
     from ops.schedule import schedule_setup
 
     schedule_setup(using=using)

@@ -288,3 +288,16 @@ def test_the_first_run_freezes_the_golden_set_and_only_an_operator_changes_it(
         "/admin/classifier/trainingexample/?golden__exact=1", secure=True
     )
     assert "hiya there" in listed.content.decode()
+
+
+def test_train_intents_shows_the_runs_progress_in_the_terminal(
+    shop_examples: dict[str, Any], capsys: Any
+) -> None:
+    call_command("train_intents", "--epochs", "0")
+    out, err = capsys.readouterr()
+    for stage in ("Reading the examples", "Training", "Scoring", "Registering"):
+        assert stage in err
+    assert "100/100" in err
+    run = TrainingRun.objects.get()
+    assert f"(run #{run.pk})" in out
+    assert "golden macro-F1" in out
