@@ -138,7 +138,7 @@ class GoldenSet(models.Model):
 
     def bump(self, note: str) -> None:
         """Record that an operator changed the set: a new version, and why."""
-        self.version = models.F("version") + 1  # type: ignore[assignment]
+        self.version = models.F("version") + 1
         self.note = note[:300]
         self.save(update_fields=["version", "note", "changed"])
         self.refresh_from_db(fields=["version"])

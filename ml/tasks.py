@@ -50,7 +50,8 @@ def sweep_embeddings() -> dict[str, int]:
             continue
         count = 0
         batch: list[EmbeddedModel] = []
-        for row in model.objects.order_by("pk").iterator(chunk_size=SWEEP_BATCH):
+        rows = model._default_manager.order_by("pk")
+        for row in rows.iterator(chunk_size=SWEEP_BATCH):
             batch.append(row)
             if len(batch) == SWEEP_BATCH:
                 count += _embed(model, batch)

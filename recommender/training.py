@@ -252,7 +252,7 @@ def recommender_train(
     metrics: dict[str, Any] = {"cases": len(split.test)}
     epochs = config.epochs
     if len(split.test) >= RECOMMENDER_MIN_CASES and split.valid:
-        held_out = fit_recommender(
+        measured = fit_recommender(
             {c: [skus[i] for i in seq] for c, seq in split.train.items()},
             item_texts=texts,
             item_vectors=vectors,
@@ -263,13 +263,13 @@ def recommender_train(
             config=config,
             progress=_recorded(recorder),
         )
-        if held_out.item_ids != skus:
+        if measured.item_ids != skus:
             raise AssertionError("the model's item order differs from the catalog's")
-        metrics.update(rank_metrics(held_out.scores, split.test))
-        epochs = max(1, int(held_out.meta["best_epoch"]))
-        config.content_weight = held_out.config.content_weight
-        config.cold_content_weight = held_out.config.cold_content_weight
-        config.cold_bias = held_out.config.cold_bias
+        metrics.update(rank_metrics(measured.scores, split.test))
+        epochs = max(1, int(measured.meta["best_epoch"]))
+        config.content_weight = measured.config.content_weight
+        config.cold_content_weight = measured.config.cold_content_weight
+        config.cold_bias = measured.config.cold_bias
     # Without validation cases the final run keeps the blend chosen above.
     final_config = dataclasses.replace(config, epochs=epochs)
     recorder.say(f"final fit: {epochs} epochs on {len(sequences)} customers")

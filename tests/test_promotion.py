@@ -107,8 +107,10 @@ def test_the_first_version_is_promoted_when_nothing_is_active():
 def test_the_ranking_rule_compares_the_same_golden_cases():
     rng = np.random.default_rng(0)
     active = rng.uniform(0.3, 1.0, size=200)
-    same = judge_ranking(candidate=active + rng.normal(0, 0.01, 200), active=active)
+    same = judge_ranking(
+        candidate=list(active + rng.normal(0, 0.01, 200)), active=list(active)
+    )
     assert same.promote, same.reason
-    worse = judge_ranking(candidate=active - 0.2, active=active)
+    worse = judge_ranking(candidate=list(active - 0.2), active=list(active))
     assert not worse.promote
     assert "golden ndcg@10" in worse.reason and "worse than the active" in worse.reason

@@ -93,6 +93,7 @@ def test_retrain_now_queues_a_run_on_the_training_queue(
     run = TrainingRun.objects.get()
     assert response.status_code == 302
     assert response["Location"].endswith(f"/admin/ml/trainingrun/{run.pk}/change/")
+    assert run.requested_by is not None
     assert (run.trigger, run.stage, run.requested_by.username) == (
         "operator",
         "queued",
