@@ -301,3 +301,16 @@ def test_train_intents_shows_the_runs_progress_in_the_terminal(
     run = TrainingRun.objects.get()
     assert f"(run #{run.pk})" in out
     assert "golden macro-F1" in out
+
+
+def test_deleting_a_golden_example_bumps_the_golden_sets_version(
+    shop_examples: dict[str, Any],
+) -> None:
+    training_set_build()  # the first run freezes the set
+    TrainingExample.objects.filter(text="hi friend").delete()  # e.g. an erasure
+    golden = GoldenSet.objects.get(kind="intent")
+    assert golden.version == 2
+    assert "hi friend" in golden.note
+    TrainingExample.objects.filter(text="hello", golden=False).delete()
+    golden.refresh_from_db()
+    assert golden.version == 2
