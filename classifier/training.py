@@ -45,7 +45,7 @@ from ml.runs import RunRecorder
 
 ProgressCallback = Callable[[int, int], None]
 # Seeds the first golden set's draw.
-HOLDOUT_SEED = 20261129
+GOLDEN_SEED = 20261129
 
 
 class TrainingError(ValueError):
@@ -123,7 +123,7 @@ def golden_set_ensure(examples: list[Example]) -> GoldenSet:
         defaults={"note": "frozen by the first training run"},
     )
     if created and not any(e.golden for e in examples):
-        rng = random.Random(HOLDOUT_SEED)
+        rng = random.Random(GOLDEN_SEED)
         by_label: dict[str, list[Example]] = defaultdict(list)
         for example in examples:
             if example.source != TrainingExample.Source.REVIEW:
@@ -135,8 +135,9 @@ def golden_set_ensure(examples: list[Example]) -> GoldenSet:
             take = min(int(settings.GOLDEN_PER_INTENT), len(rows) // 3)
             chosen += [e.pk for e in rows[:take]]
         TrainingExample.objects.filter(pk__in=chosen).update(golden=True)
+        frozen = set(chosen)
         for example in examples:
-            example.golden = example.golden or example.pk in set(chosen)
+            example.golden = example.golden or example.pk in frozen
     return golden
 
 
