@@ -254,6 +254,26 @@ class IntentModel:
     def ensemble_size(self) -> int:
         return len(self._nets)
 
+    @property
+    def encoder_passes(self) -> int:
+        """Encoder forward passes this model spends on each message."""
+        return len(self._nets)
+
+    def encoder_shape(self) -> dict[str, int]:
+        """The encoder's layers, hidden and intermediate sizes (the FLOPs of a pass)."""
+        config = self._nets[0].transformer.config
+        return {
+            "layers": int(config.num_hidden_layers),
+            "hidden": int(config.hidden_size),
+            "intermediate": int(config.intermediate_size),
+        }
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens the encoder reads of each text (special tokens included)."""
+        net = self._nets[0]
+        encoded = net.tokenizer(list(texts), truncation=True, max_length=net.max_length)
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def __repr__(self) -> str:
         temperatures = ", ".join(f"{t:.3f}" for t in self.calibration.temperatures)
         return (
