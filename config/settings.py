@@ -158,6 +158,9 @@ CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_TASK_ROUTES = {"*.train_*": {"queue": "training"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# The bare baseline of `manage.py bench_chat`: a websocket at /ws/echo/ that echoes
+# each message with no database and no bot work. Off unless a benchmark asks.
+BENCH_ECHO = env_bool("BENCH_ECHO", default=False)
 
 # --- Models -------------------------------------------------------------------
 # A sentence-transformers model folder; empty means the packaged all-MiniLM-L6-v2.
