@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck check bench-intents bench-recommender browser-deps clean
+.PHONY: run test lint typecheck check bench bench-encoder bench-chat bench-intents \
+	bench-recommender browser-deps clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,22 @@ bench-recommender: $(VENV)/.installed
 	  --items $(DATA)/recsys/amazon-office/items.jsonl \
 	  --interactions $(DATA)/recsys/amazon-office/interactions.csv \
 	  --json benchmarks/results/recsys_amazon_office.json
+
+# `make bench`: the performance benchmarks (#14) beside the accuracy ones, each
+# writing benchmarks/results/*.json. Run it on a quiet machine with `make run`
+# stopped: bench_chat starts a stack of its own, and every figure is only as good
+# as the CPU it had. The encoder benchmark measures the demo's active model.
+bench: bench-encoder bench-chat bench-intents
+
+bench-encoder: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py setup_demo
+	DEBUG=1 $(PY) manage.py bench_encoder --json benchmarks/results/encoder.json
+
+bench-chat: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py bench_chat --customers 1 --seconds 60 \
+	  --json benchmarks/results/chat_1.json
+	DEBUG=1 $(PY) manage.py bench_chat --customers 50 --seconds 60 \
+	  --json benchmarks/results/chat_50.json
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
