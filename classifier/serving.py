@@ -47,3 +47,9 @@ def classify(text: str) -> Classification | None:
         model_version_id=version.pk,
         model_version=f"v{version.version}",
     )
+
+
+def loaded_version() -> ModelVersion | None:
+    """The version this process holds in memory now, without loading one."""
+    loaded = live_model._loaded
+    return loaded[0] if loaded is not None else None

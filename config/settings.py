@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -158,6 +159,20 @@ CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_TASK_ROUTES = {"*.train_*": {"queue": "training"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Worker processes (prefork children) per worker, and torch threads in each. On the
+# 2-core reference machine: 2 processes of 1 thread. Two messages then run side by
+# side instead of queueing, a training task never stops replies, and no more
+# threads than cores compete with the web server for the CPU. On a bigger machine,
+# keep processes times threads at or below the cores the worker has (README,
+# "Performance"). A process loads its models before it takes a task: allow for it.
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
+WORKER_TORCH_THREADS = env_int(
+    "WORKER_TORCH_THREADS",
+    max(1, (os.cpu_count() or 1) // WORKER_CONCURRENCY),
+    minimum=1,
+)
+CELERY_WORKER_CONCURRENCY = WORKER_CONCURRENCY
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 300.0
 # The bare baseline of `manage.py bench_chat`: a websocket at /ws/echo/ that echoes
 # each message with no database and no bot work. Off unless a benchmark asks.
 BENCH_ECHO = env_bool("BENCH_ECHO", default=False)

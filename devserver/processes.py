@@ -98,10 +98,12 @@ def worker_command(
     Prefork: when a child dies mid-task (killed, out of memory) the parent sees it
     and the task goes back to the queue at once (``task_reject_on_worker_lost``);
     a thread pool dies whole and its task waits for the visibility timeout.
-    Training tasks' time limits also need it.
+    Training tasks' time limits also need it. How many processes, and torch
+    threads in each: the ``WORKER_CONCURRENCY`` and ``WORKER_TORCH_THREADS``
+    settings (``config/settings.py``).
     """
     return celery_command(
-        "worker", "-Q", queues, "-P", "prefork", "-c", "2", "-n", f"{name}@%h", *extra
+        "worker", "-Q", queues, "-P", "prefork", "-n", f"{name}@%h", *extra
     )
 
 
