@@ -65,7 +65,8 @@ Predict = Callable[[Sequence[str]], list[str]]
 
 
 def torch_path(model: IntentModel) -> Predict:
-    """The served classifier as ``classifier.serving.classify`` runs it."""
+    """The classifier as ``classifier.serving.classify`` runs it (on the runtime
+    ``model`` holds)."""
 
     def predict(texts: Sequence[str]) -> list[str]:
         return [p.intent for p in model.predict([for_the_model(t) for t in texts])]
@@ -73,9 +74,24 @@ def torch_path(model: IntentModel) -> Predict:
     return predict
 
 
-def paths_for(model: IntentModel) -> tuple[dict[str, Predict], str]:
-    """The paths to measure for ``model``, the plain one first; and the served one."""
-    return {"torch": torch_path(model)}, "torch"
+def paths_for(
+    model: IntentModel, *, threads: int, graph_dir: Path | None
+) -> tuple[dict[str, Predict], str]:
+    """The paths to measure for ``model``, the plain one first; and the served one.
+
+    Args:
+        model: the served model (on whichever runtime it is served).
+        threads: onnxruntime's intra-op threads.
+        graph_dir: where to export the ONNX graph; ``None`` measures torch only.
+
+    Returns:
+        The paths by name, and the name of the one the model is served on.
+    """
+    paths = {"torch": torch_path(model.with_torch())}
+    if graph_dir is not None:
+        graph = model.export_graph(graph_dir / "intent.onnx")
+        paths["onnx"] = torch_path(model.with_graph(graph, threads=threads))
+    return paths, model.runtime
 
 
 def pass_flops(*, layers: int, hidden: int, intermediate: int, tokens: int) -> float:

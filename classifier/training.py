@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, Max
 
 from classifier.metrics import metrics as classification_metrics
@@ -112,7 +113,7 @@ def intent_model_train(
     }
     metrics["train_seconds"] = model.info.get("train_seconds")
     with tempfile.TemporaryDirectory() as directory:
-        model.save(Path(directory))
+        model.save(Path(directory), graph=settings.INTENT_RUNTIME == "onnx")
         return registry.register(
             kind=ModelVersion.Kind.INTENT,
             source_dir=Path(directory),

@@ -181,6 +181,12 @@ BENCH_ECHO = env_bool("BENCH_ECHO", default=False)
 # A sentence-transformers model folder; empty means the packaged all-MiniLM-L6-v2.
 ENCODER_PATH = env_str("ENCODER_PATH")
 TORCH_THREADS = env_int("TORCH_THREADS", 2, minimum=1)
+# What runs the intent model's encoder passes: "torch", or "onnx" (onnxruntime, on
+# the graph that training then exports beside the weights; a model without one is
+# served by torch). `manage.py bench_encoder` measures both side by side.
+INTENT_RUNTIME = env_str("INTENT_RUNTIME", "torch")
+if INTENT_RUNTIME not in ("torch", "onnx"):
+    raise EnvError(f"INTENT_RUNTIME: 'torch' or 'onnx', not {INTENT_RUNTIME!r}")
 MODEL_DIR = Path(env_str("MODEL_DIR") or DATA_DIR / "models")
 # Inactive versions per kind whose artifacts are kept for a rollback (intent
 # artifacts are about 260 MB each); older ones are deleted after each training run.

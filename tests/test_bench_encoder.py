@@ -72,6 +72,11 @@ def test_it_measures_the_active_classifier_against_the_peak(
     # The frozen demo model knows these intents: far above chance (1 in 30).
     assert 0.5 < served["accuracy"] <= 1
     assert result["latency_over_floor"] == served["latency_over_floor"]
+    # Both runtimes, side by side, the plain one first: the fast one is checked
+    # against it.
+    assert list(result["paths"]) == ["torch", "onnx"]
+    assert result["served_path"] == "torch"
+    assert result["paths"]["onnx"]["accuracy_change"] == pytest.approx(0, abs=0.02)
     for figures in result["paths"].values():
         assert 0 <= figures["accuracy"] <= 1
 
@@ -82,12 +87,18 @@ def test_it_reads_another_labelled_file_and_refuses_a_missing_one(
     data = tmp_path / "mine.csv"
     data.write_text("text,intent\nwhere is my parcel,track_order\nhi,greeting\n")
     out = tmp_path / "encoder.json"
-    call_command("bench_encoder", json=str(out), data=str(data), **TINY)
+    call_command(
+        "bench_encoder", json=str(out), data=str(data), torch_only=True, **TINY
+    )
     assert json.loads(out.read_text())["n_sample"] == 2
 
     with pytest.raises(CommandError, match=r"nope\.csv"):
         call_command(
-            "bench_encoder", json=str(out), data=str(tmp_path / "nope.csv"), **TINY
+            "bench_encoder",
+            json=str(out),
+            data=str(tmp_path / "nope.csv"),
+            torch_only=True,
+            **TINY,
         )
 
 

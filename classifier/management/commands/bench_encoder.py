@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ class Command(BaseCommand):
             default=None,
             help="An intent model folder; default: the active intent model.",
         )
+        parser.add_argument(
+            "--torch-only",
+            action="store_true",
+            help="Measure torch only (no ONNX export and onnxruntime path).",
+        )
         parser.add_argument("--runs", type=int, default=default.single_runs)
         parser.add_argument("--warmup", type=int, default=default.warmup)
         parser.add_argument("--batch-size", type=int, default=default.batch_size)
@@ -68,18 +74,25 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             batched_messages=options["batched_messages"],
         )
-        paths, served = paths_for(model)
+        threads = int(settings.TORCH_THREADS)
         try:
-            result = benchmark(
-                model,
-                paths=paths,
-                served=served,
-                sample=Path(options["data"]),
-                threads=int(settings.TORCH_THREADS),
-                settings=measured,
-                progress=_bar,
-                model_version=version,
-            )
+            with tempfile.TemporaryDirectory() as graph_dir:
+                # The graph is exported here, so the two runtimes run one model.
+                paths, served = paths_for(
+                    model,
+                    threads=threads,
+                    graph_dir=None if options["torch_only"] else Path(graph_dir),
+                )
+                result = benchmark(
+                    model,
+                    paths=paths,
+                    served=served,
+                    sample=Path(options["data"]),
+                    threads=threads,
+                    settings=measured,
+                    progress=_bar,
+                    model_version=version,
+                )
         except (DatasetError, ValueError, OSError) as error:
             raise CommandError(str(error)) from None
         out = Path(options["json"])
