@@ -80,6 +80,8 @@ def export(nets: Sequence[IntentNet], path: Path) -> Path:
         # that the dynamic axes cover.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # Our indices (layer numbers, token positions) are never negative.
+        warnings.filterwarnings("ignore", "Exporting aten::index", UserWarning)
         torch.onnx.export(
             module,
             (),

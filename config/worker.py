@@ -6,9 +6,10 @@
   of the CPU. Before this, the cap was applied only when the base encoder loaded,
   so a process whose first task was a classification ran uncapped.
 * Warm start, in a worker that serves the replies' queue: loads the active intent
-  model, the active recommender and the base encoder, so the first customer after
-  a start does not wait for a cold load. The pool sends "ready" for a process only
-  after this returns (``CELERY_WORKER_PROC_ALIVE_TIMEOUT`` allows for it).
+  model, the active recommender and (when there is a catalog to search) the base
+  encoder, so the first customer after a start does not wait for a cold load. The
+  pool sends "ready" for a process only after this returns
+  (``CELERY_WORKER_PROC_ALIVE_TIMEOUT`` allows for it).
 
 A model that cannot load is logged and left to the first task that needs it, which
 retries: a worker must start even when the registry is broken.
@@ -34,6 +35,15 @@ def _serves_replies() -> bool:
     return not queues or settings.CELERY_TASK_DEFAULT_QUEUE in queues
 
 
+def _has_catalog() -> bool:
+    """Whether there are products or articles that search will embed queries for (a
+    model on a frozen encoder loads it with the model anyway)."""
+    from chatbot.models import Article
+    from recommender.models import Product
+
+    return Product.objects.exists() or Article.objects.exists()
+
+
 @worker_process_init.connect
 def warm_start(**kwargs: Any) -> None:
     """Cap the threads, then load the models this process will serve."""
@@ -46,7 +56,7 @@ def warm_start(**kwargs: Any) -> None:
     if not _serves_replies():
         return  # a training-only worker loads what each run needs, when it runs
     for name, load in (
-        ("encoder", get_encoder),
+        ("encoder", lambda: _has_catalog() and get_encoder()),
         ("intent model", classifier_serving.live_model.get),
         ("recommender", recommender_serving.live_model.get),
     ):
