@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck check bench bench-intents bench-recommender browser-deps clean
+.PHONY: run test lint typecheck check bench bench-encoder bench-chat bench-dialogue \
+	bench-intents bench-recommender browser-deps clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -69,9 +70,26 @@ bench-recommender: $(VENV)/.installed
 # minute or two; empty: as `make run` trains it, with fine-tuning, much longer on a
 # CPU); the trained model is cached in .data/dialogue-bench/.
 DIALOGUE_TRAINING ?= --epochs 0
-bench: $(VENV)/.installed
+bench-dialogue: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py evaluate_dialogue $(filter-out tests/dialogue/heldout.yaml,$(wildcard tests/dialogue/*.yaml)) $(DIALOGUE_TRAINING) --json benchmarks/results/dialogue.json
 	DEBUG=1 $(PY) manage.py evaluate_dialogue tests/dialogue/heldout.yaml $(DIALOGUE_TRAINING) --json benchmarks/results/dialogue_heldout.json
+
+# `make bench`: the dialogue stories, the performance benchmarks (#14) and the
+# intent accuracy ones, each
+# writing benchmarks/results/*.json. Run it on a quiet machine with `make run`
+# stopped: bench_chat starts a stack of its own, and every figure is only as good
+# as the CPU it had. The encoder benchmark measures the demo's active model.
+bench: bench-dialogue bench-encoder bench-chat bench-intents
+
+bench-encoder: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py setup_demo
+	DEBUG=1 $(PY) manage.py bench_encoder --json benchmarks/results/encoder.json
+
+bench-chat: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py bench_chat --customers 1 --seconds 60 \
+	  --json benchmarks/results/chat_1.json
+	DEBUG=1 $(PY) manage.py bench_chat --customers 50 --seconds 60 \
+	  --json benchmarks/results/chat_50.json
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -125,6 +125,8 @@ def evaluate(
         "predict_ms_p50": round(statistics.median(latencies), 2),
         "predict_ms_p95": round(float(np.percentile(latencies, 95)), 2),
         "ensemble_size": model.ensemble_size,
+        # Encoder forward passes per message of the model as served.
+        "encoder_passes": model.encoder_passes,
         "temperatures": model.calibration.temperatures,
         "oos_threshold": model.calibration.threshold,
         "val_metrics": model.calibration.val_metrics,

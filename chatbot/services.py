@@ -11,14 +11,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import models, transaction
 from django.utils import timezone
 
-from chatbot import selectors
+from chatbot import channel_layer, selectors
 from chatbot.dialogue import limits, multi
 from chatbot.dialogue.decision import (
     CodeRequest,
@@ -48,11 +46,8 @@ MAX_TEXT_LENGTH = 4000
 
 def broadcast(group: str, event: dict[str, Any]) -> None:
     """Send ``event`` to a channel-layer group; a lost broadcast is healed by resync."""
-    layer = get_channel_layer()
-    if layer is None:  # pragma: no cover - a configuration bug
-        raise RuntimeError("CHANNEL_LAYERS is not configured")
     try:
-        async_to_sync(layer.group_send)(group, event)
+        channel_layer.group_send(group, event)
     except Exception:
         # The message is committed; clients catch up with a resync, so a broken
         # broadcast must not turn a stored message into an error for the sender.

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from classifier.graph import GraphRunner
+
 __all__ = [
     "OOS_LABEL",
     "IntentModel",
@@ -58,6 +60,7 @@ CONFIG_FILE = "config.json"
 HEAD_FILE = "model.safetensors"
 ENCODERS_DIR = "encoders"
 MANIFEST_FILE = "manifest.json"
+GRAPH_FILE = "intent.onnx"  # optional: classifier.graph
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,8 @@ class IntentModel:
         self.calibration = calibration
         self.finetuned = finetuned
         self.info: dict[str, Any] = info or {}
+        # Set by with_graph: the encoder passes run by onnxruntime instead of torch.
+        self._graph: GraphRunner | None = None
         self._oos_index = labels.index(OOS_LABEL) if OOS_LABEL in labels else None
         self._in_scope = np.array(
             [i for i in range(len(labels)) if i != self._oos_index], dtype=np.int64
@@ -253,6 +258,71 @@ class IntentModel:
     @property
     def ensemble_size(self) -> int:
         return len(self._nets)
+
+    @property
+    def runtime(self) -> str:
+        """What runs the encoder passes: ``"torch"`` or ``"onnx"``."""
+        return "torch" if self._graph is None else "onnx"
+
+    def export_graph(self, path: str | os.PathLike[str]) -> Path:
+        """Write all members as one ONNX graph (``classifier.graph``).
+
+        Args:
+            path: the ``.onnx`` file.
+
+        Returns:
+            The file.
+        """
+        from classifier.graph import export
+
+        return export(self._nets, Path(path))
+
+    def with_graph(self, path: str | os.PathLike[str], *, threads: int) -> IntentModel:
+        """The same model, its encoder passes run by onnxruntime from ``path``.
+
+        Args:
+            path: a graph :meth:`export_graph` wrote for this model.
+            threads: onnxruntime's intra-op threads.
+
+        Returns:
+            A copy sharing the weights, labels and calibration.
+        """
+        from classifier.graph import GraphRunner
+
+        fast = copy.copy(self)
+        fast._graph = GraphRunner(
+            Path(path),
+            tokenizer=self._nets[0].tokenizer,
+            max_length=self.config.max_length,
+            threads=threads,
+        )
+        return fast
+
+    def with_torch(self) -> IntentModel:
+        """The same model, its encoder passes run by torch."""
+        plain = copy.copy(self)
+        plain._graph = None
+        return plain
+
+    @property
+    def encoder_passes(self) -> int:
+        """Encoder forward passes this model spends on each message."""
+        return len(self._nets)
+
+    def encoder_shape(self) -> dict[str, int]:
+        """The encoder's layers, hidden and intermediate sizes (the FLOPs of a pass)."""
+        config = self._nets[0].transformer.config
+        return {
+            "layers": int(config.num_hidden_layers),
+            "hidden": int(config.hidden_size),
+            "intermediate": int(config.intermediate_size),
+        }
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens the encoder reads of each text (special tokens included)."""
+        net = self._nets[0]
+        encoded = net.tokenizer(list(texts), truncation=True, max_length=net.max_length)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def __repr__(self) -> str:
         temperatures = ", ".join(f"{t:.3f}" for t in self.calibration.temperatures)
@@ -273,6 +343,8 @@ class IntentModel:
         Returns:
             One ``(len(texts), len(labels))`` float32 array per member.
         """
+        if self._graph is not None:
+            return self._graph.member_logits(texts)
         return [net.head_logits(net.batched_features(texts)) for net in self._nets]
 
     def _probabilities(self, member_logits: list[np.ndarray]) -> np.ndarray:
@@ -335,11 +407,13 @@ class IntentModel:
 
     # -- persistence ----------------------------------------------------------------
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
+    def save(self, directory: str | os.PathLike[str], *, graph: bool = False) -> Path:
         """Write ``config.json``, ``model.safetensors`` (+ ``encoders/<i>/``), manifest.
 
         Args:
             directory: target folder (created if missing).
+            graph: also write the members as one ONNX graph (``intent.onnx``), for
+                serving with onnxruntime (``INTENT_RUNTIME=onnx``).
 
         Returns:
             The folder.
@@ -357,6 +431,8 @@ class IntentModel:
                 net.transformer.save_pretrained(encoder_dir, safe_serialization=True)
                 net.tokenizer.save_pretrained(encoder_dir)
         save_file(heads, str(path / HEAD_FILE))
+        if graph:
+            self.export_graph(path / GRAPH_FILE)
         config = {
             "format_version": FORMAT_VERSION,
             "labels": self.labels,

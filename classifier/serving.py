@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from classifier.model import IntentModel
+from django.conf import settings
+
+from classifier.model import GRAPH_FILE, IntentModel
 from classifier.normalise import for_the_model
 from ml.models import ModelVersion
 from ml.registry import LiveModel
+from ml.torch_utils import thread_limit
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,21 @@ class Classification:
 
 
 def _load(path: Path) -> IntentModel:
-    return IntentModel.load(path)
+    return with_runtime(IntentModel.load(path), path)
+
+
+def with_runtime(model: IntentModel, path: Path) -> IntentModel:
+    """``model`` on the runtime ``settings.INTENT_RUNTIME`` names, where its artifact
+    has what that runtime needs (the ONNX graph); on torch otherwise."""
+    if settings.INTENT_RUNTIME != "onnx":
+        return model
+    graph = path / GRAPH_FILE
+    if not graph.is_file():
+        logger.warning(
+            "INTENT_RUNTIME=onnx, but %s has no graph: torch serves it", path
+        )
+        return model
+    return model.with_graph(graph, threads=thread_limit() or settings.TORCH_THREADS)
 
 
 live_model: LiveModel[IntentModel] = LiveModel(ModelVersion.Kind.INTENT, _load)
@@ -68,3 +88,9 @@ def classify_many(texts: list[str]) -> list[Classification] | None:
         )
         for p in predictions
     ]
+
+
+def loaded_version() -> ModelVersion | None:
+    """The version this process holds in memory now, without loading one."""
+    loaded = live_model._loaded
+    return loaded[0] if loaded is not None else None

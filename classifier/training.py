@@ -382,7 +382,7 @@ def intent_model_train(
     )
     recorder.stage("registering", start=95, end=100)
     with tempfile.TemporaryDirectory() as directory:
-        model.save(Path(directory))
+        model.save(Path(directory), graph=settings.INTENT_RUNTIME == "onnx")
         version = registry.register(
             kind=ModelVersion.Kind.INTENT,
             source_dir=Path(directory),

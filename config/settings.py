@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -166,11 +167,34 @@ CELERY_TASK_ROUTES = {
 # to edit in the admin: there is no CELERY_BEAT_SCHEDULE for beat to write back.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Worker processes (prefork children) per worker, and torch threads in each. On the
+# 2-core reference machine: 2 processes of 1 thread. Two messages then run side by
+# side instead of queueing, a training task never stops replies, and no more
+# threads than cores compete with the web server for the CPU. On a bigger machine,
+# keep processes times threads at or below the cores the worker has (README,
+# "Performance"). A process loads its models before it takes a task: allow for it.
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
+WORKER_TORCH_THREADS = env_int(
+    "WORKER_TORCH_THREADS",
+    max(1, (os.cpu_count() or 1) // WORKER_CONCURRENCY),
+    minimum=1,
+)
+CELERY_WORKER_CONCURRENCY = WORKER_CONCURRENCY
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 300.0
+# The bare baseline of `manage.py bench_chat`: a websocket at /ws/echo/ that echoes
+# each message with no database and no bot work. Off unless a benchmark asks.
+BENCH_ECHO = env_bool("BENCH_ECHO", default=False)
 
 # --- Models -------------------------------------------------------------------
 # A sentence-transformers model folder; empty means the packaged all-MiniLM-L6-v2.
 ENCODER_PATH = env_str("ENCODER_PATH")
 TORCH_THREADS = env_int("TORCH_THREADS", 2, minimum=1)
+# What runs the intent model's encoder passes: "torch", or "onnx" (onnxruntime, on
+# the graph that training then exports beside the weights; a model without one is
+# served by torch). `manage.py bench_encoder` measures both side by side.
+INTENT_RUNTIME = env_str("INTENT_RUNTIME", "torch")
+if INTENT_RUNTIME not in ("torch", "onnx"):
+    raise EnvError(f"INTENT_RUNTIME: 'torch' or 'onnx', not {INTENT_RUNTIME!r}")
 MODEL_DIR = Path(env_str("MODEL_DIR") or DATA_DIR / "models")
 # Inactive versions per kind whose artifacts are kept for a rollback (intent
 # artifacts are about 260 MB each); older ones are deleted after each training run.

@@ -94,7 +94,7 @@ def worker_command(
     *,
     name: str,
     queues: str = "inference,training,embeddings",
-    concurrency: int = 2,
+    concurrency: int | None = None,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
     """A Celery worker on ``queues``, named ``name@<host>``.
@@ -102,7 +102,9 @@ def worker_command(
     Prefork: when a child dies mid-task (killed, out of memory) the parent sees it
     and the task goes back to the queue at once (``task_reject_on_worker_lost``);
     a thread pool dies whole and its task waits for the visibility timeout.
-    Training tasks' time limits also need it.
+    Training tasks' time limits also need it. ``concurrency`` processes (default:
+    the ``WORKER_CONCURRENCY`` setting), each with ``WORKER_TORCH_THREADS`` torch
+    threads (``config/settings.py``).
     """
     return celery_command(
         "worker",
@@ -110,8 +112,7 @@ def worker_command(
         queues,
         "-P",
         "prefork",
-        "-c",
-        str(concurrency),
+        *(("-c", str(concurrency)) if concurrency else ()),
         "-n",
         f"{name}@%h",
         *extra,

@@ -129,7 +129,10 @@ class Encoder:
         ):
             raise FileNotFoundError(f"no sentence-transformers model in {path}")
         self.num_threads = num_threads or default_num_threads()
-        torch.set_num_threads(self.num_threads)
+        from ml.torch_utils import thread_limit  # it imports this module
+
+        limit = thread_limit()
+        torch.set_num_threads(min(self.num_threads, limit or self.num_threads))
         self.path = path
         self.model: SentenceTransformer = SentenceTransformer(
             str(path), device="cpu", local_files_only=True

@@ -34,8 +34,9 @@ from ml.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-# Weights only as safetensors; configs and tokenizer vocabularies as plain text.
-ALLOWED_SUFFIXES = {".json", ".safetensors", ".txt"}
+# Weights only as safetensors; configs and tokenizer vocabularies as plain text;
+# exported graphs as ONNX (a graph format: loading one runs no code).
+ALLOWED_SUFFIXES = {".json", ".safetensors", ".txt", ".onnx"}
 ACTIVE_CACHE_SECONDS = 300
 
 
@@ -56,7 +57,7 @@ def artifact_sha256(directory: Path) -> str:
     for path in files:
         if path.suffix not in ALLOWED_SUFFIXES:
             raise ArtifactError(
-                f"{path}: only .json, .txt and .safetensors files are allowed"
+                f"{path}: only .json, .txt, .onnx and .safetensors files are allowed"
             )
         digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
         with open(path, "rb") as handle:

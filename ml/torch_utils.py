@@ -16,7 +16,15 @@ import numpy as np
 
 from ml.encoder import get_encoder
 
-__all__ = ["Progress", "encode_texts", "file_sha256", "no_progress", "torch_threads"]
+__all__ = [
+    "Progress",
+    "encode_texts",
+    "file_sha256",
+    "limit_threads",
+    "no_progress",
+    "thread_limit",
+    "torch_threads",
+]
 
 # Wraps a long loop, e.g. tqdm: ``progress(iterable, desc, total)``.
 Progress = Callable[[Iterable[Any], str, int | None], Iterable[Any]]
@@ -25,6 +33,33 @@ Progress = Callable[[Iterable[Any], str, int | None], Iterable[Any]]
 def no_progress(items: Iterable[Any], desc: str, total: int | None) -> Iterable[Any]:
     """The :data:`Progress` that shows nothing."""
     return items
+
+
+_limit: int | None = None
+
+
+def limit_threads(threads: int | None) -> None:
+    """Cap torch's intra-op threads for the rest of this process's life.
+
+    A Celery worker's processes call it when they start (``config.worker``): each
+    one runs one task at a time, and together they should not run more threads
+    than there are cores. A model loaded later never raises the count above it
+    (see :func:`thread_limit`); ``None`` lifts the limit (tests).
+
+    Args:
+        threads: the cap, or ``None``.
+    """
+    global _limit
+    _limit = threads
+    if threads is not None:
+        import torch  # torch loads late: importing this module must stay cheap
+
+        torch.set_num_threads(threads)
+
+
+def thread_limit() -> int | None:
+    """The cap :func:`limit_threads` set in this process, if any."""
+    return _limit
 
 
 @contextmanager

@@ -79,7 +79,7 @@ def test_it_refuses_anything_but_json_and_safetensors(tmp_path):
     source = make_artifact(tmp_path / "trained", 1.0)
     (source / "model.pkl").write_bytes(b"\x80\x04.")
     with pytest.raises(
-        registry.ArtifactError, match=r"only \.json, \.txt and \.safetensors"
+        registry.ArtifactError, match=r"only \.json, \.txt, \.onnx and \.safetensors"
     ):
         registry.register(kind="intent", source_dir=source, metrics={}, trained_on={})
     assert not ModelVersion.objects.exists()
