@@ -1,14 +1,18 @@
-"""``classify(text)``: the active intent model, as every process sees it now."""
+"""``classify(text)``: the intent model this process serves.
+
+The model is swapped in the background when another version goes live
+(``ml.hotswap``); a classification never waits for a load.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from classifier.model import IntentModel
+from classifier.model import OOS_LABEL, IntentModel
 from classifier.normalise import for_the_model
+from ml.hotswap import HotModel
 from ml.models import ModelVersion
-from ml.registry import LiveModel
 
 
 @dataclass(frozen=True)
@@ -19,13 +23,44 @@ class Classification:
     out_of_scope: bool
     model_version_id: int
     model_version: str
+    # The best classes over all of them, out of scope included, best first.
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+    # 1 - (best - runner-up) over ``ranking``: 0 when sure, 1 when torn; a message
+    # the model is sure is out of scope is not uncertain.
+    uncertainty: float = 0.0
+    # How the model that answered was loaded (``ml.hotswap.Served.loaded_in``).
+    loaded_in: str = ""
 
 
 def _load(path: Path) -> IntentModel:
-    return IntentModel.load(path)
+    # The registry hashed every byte of ``path`` just now: once is enough.
+    return IntentModel.load(path, check_manifest=False)
 
 
-live_model: LiveModel[IntentModel] = LiveModel(ModelVersion.Kind.INTENT, _load)
+def _probe(model: IntentModel) -> object:
+    return model.predict(["where is my order"])
+
+
+live_model: HotModel[IntentModel] = HotModel(ModelVersion.Kind.INTENT, _load, _probe)
+
+
+def warm() -> None:
+    """Load the active intent model now (process start), not on the first message."""
+    live_model.warm()
+
+
+def ranked(
+    top_k: list[tuple[str, float]], oos_probability: float
+) -> list[tuple[str, float]]:
+    """The best three classes, the out-of-scope class among them."""
+    classes = [*top_k, (OOS_LABEL, oos_probability)]
+    return sorted(classes, key=lambda item: -item[1])[:3]
+
+
+def uncertainty(ranking: list[tuple[str, float]]) -> float:
+    if len(ranking) < 2:
+        return 0.0
+    return max(0.0, min(1.0, 1.0 - (ranking[0][1] - ranking[1][1])))
 
 
 def classify(text: str) -> Classification | None:
@@ -34,16 +69,20 @@ def classify(text: str) -> Classification | None:
     The model reads the message without markup, links, emoji and repeated
     punctuation (``classifier.normalise``).
     """
-    loaded = live_model.get()
-    if loaded is None:
+    served = live_model.served()
+    if served is None:
         return None
-    version, model = loaded
-    prediction = model.predict([for_the_model(text)])[0]
+    prediction = served.model.predict([for_the_model(text)])[0]
+    top_k = [(name, float(p)) for name, p in prediction.top_k]
+    ranking = ranked(top_k, float(prediction.oos_probability))
     return Classification(
         intent="oos" if prediction.out_of_scope else prediction.intent,
         confidence=float(prediction.confidence),
-        top_k=[(name, float(p)) for name, p in prediction.top_k],
+        top_k=top_k,
         out_of_scope=bool(prediction.out_of_scope),
-        model_version_id=version.pk,
-        model_version=f"v{version.version}",
+        model_version_id=served.version.pk,
+        model_version=f"v{served.version.version}",
+        ranking=ranking,
+        uncertainty=uncertainty(ranking),
+        loaded_in=served.loaded_in,
     )
