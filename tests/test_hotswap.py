@@ -213,3 +213,69 @@ def test_the_intent_artifact_is_hashed_once_per_load(
     result = serving.classify("where is my order")
     assert result is not None and result.model_version_id == version.pk
     assert hashed == ["artifact"]
+
+
+@pytest.mark.e2e
+def test_a_swap_under_a_stream_of_classifications_in_two_processes(
+    tmp_path, demo_intent_model_dir
+):
+    """Two serving processes classify from eight threads each while a new version
+    goes live: no errors, no classification waits for a load (each is answered by
+    a model loaded at start or by the loader thread, never by the request), every
+    process switches, and none goes back."""
+    import subprocess
+    import sys
+
+    from tests.live import BASE_DIR, child_env
+
+    first, second = (
+        registry.register(
+            kind="intent", source_dir=demo_intent_model_dir, metrics={}, trained_on={}
+        )
+        for _ in range(2)
+    )
+    registry.activate(first)
+    out = tmp_path / "stream"
+    out.mkdir()
+    names = ["serving-a", "serving-b"]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.hotswap_stream", str(out), name],
+            cwd=BASE_DIR,
+            env=child_env(),
+        )
+        for name in names
+    ]
+    try:
+        ready = [out / f"{name}.ready" for name in names]
+        deadline = time.monotonic() + 240
+        while not all(path.exists() for path in ready):
+            assert all(p.poll() is None for p in processes), "a process died"
+            assert time.monotonic() < deadline, "the processes did not start"
+            time.sleep(0.2)
+        time.sleep(3)  # both streams under way on the first version
+        registry.activate(second)
+        time.sleep(SWITCH_WITHIN_S + 5)  # the switch, then a stream on the new one
+        (out / "stop").touch()
+        for process in processes:
+            assert process.wait(timeout=120) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    total = 0
+    for name in names:
+        results = json.loads((out / f"{name}.json").read_text())
+        total += len(results)
+        assert [r for r in results if "error" in r] == []
+        old = [r for r in results if r["version"] == first.pk]
+        new = [r for r in results if r["version"] == second.pk]
+        assert len(old) + len(new) == len(results)
+        assert old and new, f"{name} did not switch"
+        # Nothing started after a classification on the new version had finished
+        # was answered by the old one.
+        switched = min(r["end"] for r in new)
+        assert [r for r in old if r["start"] > switched] == [], f"{name} went back"
+        assert {r["loaded_in"] for r in old} == {"start"}
+        assert {r["loaded_in"] for r in new} == {"background"}
+    assert total >= 500, f"only {total} classifications"
