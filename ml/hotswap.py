@@ -100,6 +100,7 @@ class HotModel(Generic[T]):
         self._lock = threading.Lock()
         self._served: Served[T] | None = None
         self._warmed = False
+        self._used = False  # the loader only watches kinds this process serves
         # (id, activation) of versions that failed here: not tried again until an
         # operator activates them again (a new activation number).
         self._refused: set[tuple[int, int]] = set()
@@ -139,7 +140,7 @@ class HotModel(Generic[T]):
         stop_watching()
         with self._lock:
             self._served = None
-            self._warmed = False
+            self._warmed = self._used = False
             self._refused.clear()
 
     def _newer(self, version: ModelVersion) -> bool:
@@ -150,17 +151,22 @@ class HotModel(Generic[T]):
 
     def _warm(self, *, loaded_in: LoadedIn) -> None:
         with self._lock:
+            self._used = True
             if self._warmed:
                 return
             # The active version; should it fail, the newest earlier live version
             # that loads, so a process started after a bad activation still answers.
-            candidates = ModelVersion.objects.filter(
-                kind=self.kind, activation__gt=0, artifact_deleted__isnull=True
-            ).order_by("-activation")[: 1 + settings.MODEL_KEEP_PROMOTED]
+            candidates = list(
+                ModelVersion.objects.filter(
+                    kind=self.kind, activation__gt=0, artifact_deleted__isnull=True
+                ).order_by("-activation")[: 1 + settings.MODEL_KEEP_PROMOTED]
+            )
             for version in candidates:
                 if self._newer(version) and self._load(version, loaded_in=loaded_in):
                     break
-            self._warmed = True
+            # With no version ever activated there is nothing to load: ask again on
+            # the next use (one indexed query), so the first activation is served.
+            self._warmed = bool(candidates)
 
     def _load(self, version: ModelVersion, *, loaded_in: LoadedIn) -> bool:
         started = time.monotonic()
@@ -294,7 +300,7 @@ def _close(pubsub: redis.client.PubSub | None) -> None:
 def _offer_active_versions() -> None:
     """Offer each kind in use its active version, read from the database (the
     message only says when to look: the row is the truth)."""
-    in_use = [model for model in list(_hot_models) if model._warmed]
+    in_use = [model for model in list(_hot_models) if model._used]
     if not in_use:
         return
     try:

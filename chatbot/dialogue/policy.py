@@ -138,7 +138,9 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
                 classification,
             )
         if turn is not None:
-            return form_reply(ctx, turn, classification)
+            filled = form_reply(ctx, turn, classification)
+            filled.form_value = True
+            return filled
         state.pop("form")  # the customer moved on to something else
 
     if classification is None:
@@ -215,6 +217,8 @@ def reply(text: str, c: Classification | None, **payload: Any) -> Reply:
         intent=c.intent if c else "",
         confidence=c.confidence if c else None,
         model_version_id=(c.model_version_id or None) if c else None,
+        uncertainty=c.uncertainty if c else None,
+        ranking=list(c.ranking) if c else [],
     )
 
 
@@ -299,7 +303,11 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
             customer_id=customer_id, viewing_sku=viewing, cart_skus=cart, limit=3
         )
         if picks:
-            return reply(ctx.say("recommend_intro"), c, cards=cards(picks))
+            recommended = reply(ctx.say("recommend_intro"), c, cards=cards(picks))
+            recommended.recommender_version_id = getattr(
+                picks, "model_version_id", None
+            )
+            return recommended
     products, constraints = ctx.lookups.search_products(text)
     if constraints.impossible:
         return reply(ctx.say("recommend_impossible", reason=constraints.impossible), c)
