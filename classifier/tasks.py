@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 def train_intents() -> int | None:
     """Train on today's examples; the new version goes live only if no worse.
 
-    Every process switches to it on its next message (see ml.registry.LiveModel).
+    Every serving process swaps it in within seconds, in the background (ml.hotswap).
     """
     try:
         candidate = training.intent_model_train()

@@ -91,11 +91,13 @@ def test_it_swaps_in_a_new_version_in_the_background(tmp_path, hot, loads):
     hot.warm()
     assert serving(hot).loaded_in == "start"
     registry.activate(second)
-    seen = []
-    until(
-        lambda: seen.append(serving(hot).model) or seen[-1] == 2.0,
-        what="the second version served",
-    )
+    seen: list[float] = []
+
+    def second_served() -> bool:
+        seen.append(serving(hot).model)
+        return seen[-1] == 2.0
+
+    until(second_served, what="the second version served")
     assert set(seen) <= {1.0, 2.0} and seen == sorted(seen)
     served = serving(hot)
     assert (served.version.pk, served.loaded_in) == (second.pk, "background")
