@@ -113,6 +113,10 @@ class HotModel(Generic[T]):
         _watcher.ensure_running()
         return self._served
 
+    def current(self) -> Served[T] | None:
+        """What this process holds now, without loading anything (probes, benches)."""
+        return self._served
+
     def get(self) -> tuple[ModelVersion, T] | None:
         """``(version, model)`` of :meth:`served`."""
         served = self.served()
