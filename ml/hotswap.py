@@ -160,10 +160,15 @@ class HotModel(Generic[T]):
                 return
             # The active version; should it fail, the newest earlier live version
             # that loads, so a process started after a bad activation still answers.
-            candidates = list(
-                ModelVersion.objects.filter(
-                    kind=self.kind, activation__gt=0, artifact_deleted__isnull=True
-                ).order_by("-activation")[: 1 + settings.MODEL_KEEP_PROMOTED]
+            versions = ModelVersion.objects.filter(
+                kind=self.kind, artifact_deleted__isnull=True
+            )
+            active = list(versions.filter(status=ModelVersion.Status.ACTIVE))
+            earlier = versions.filter(activation__gt=0).exclude(
+                status=ModelVersion.Status.ACTIVE
+            )
+            candidates = active + list(
+                earlier.order_by("-activation")[: settings.MODEL_KEEP_PROMOTED]
             )
             for version in candidates:
                 if self._newer(version) and self._load(version, loaded_in=loaded_in):

@@ -1,8 +1,10 @@
 """A serving process for the hot-swap test: classifies in many threads at once.
 
 ``python -m tests.hotswap_stream OUT_DIR NAME`` warms the intent model as a worker
-does at start, writes ``NAME.ready``, then classifies from ``THREADS`` threads until
-``OUT_DIR/stop`` exists, and writes every classification to ``NAME.json``: its
+does at start, writes ``NAME.ready``, then classifies from ``THREADS`` threads,
+writes ``NAME.switched`` when another version first answers, stops once
+``OUT_DIR/stop`` exists and it has made at least ``AT_LEAST`` classifications, and
+writes every classification to ``NAME.json``: its
 place in the process's order of events when it started and when it ended, the
 version that answered, how that model was loaded, or the error.
 """
@@ -17,6 +19,7 @@ import threading
 from pathlib import Path
 
 THREADS = 8
+AT_LEAST = 300
 TEXTS = [
     "where is my order",
     "hi there",
@@ -39,9 +42,13 @@ def main(out_dir: Path, name: str) -> None:
     results: list[dict[str, object]] = []
     stop = out_dir / "stop"
 
+    started = serving.live_model.current()
+    first = started.version.pk if started is not None else None
+    switched = out_dir / f"{name}.switched"
+
     def stream(worker: int) -> None:
         for n in itertools.count():
-            if stop.exists():
+            if len(results) >= AT_LEAST and stop.exists():
                 return
             start = next(events)
             try:
@@ -49,6 +56,8 @@ def main(out_dir: Path, name: str) -> None:
             except Exception as error:  # the test counts these: there must be none
                 results.append({"start": start, "error": repr(error)})
                 continue
+            if result is not None and result.model_version_id != first:
+                switched.touch()
             results.append(
                 {
                     "start": start,
