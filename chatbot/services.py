@@ -36,6 +36,7 @@ from chatbot.models import (
     Order,
     OrderActionCode,
     PendingReply,
+    ShopSettings,
 )
 from classifier.models import Intent
 from classifier.serving import Classification, classify
@@ -308,7 +309,11 @@ def _order_action_applied(
     if action.kind == "cancel":
         applied = order.cancel()
     else:
-        applied = order.start_return(conversation=conversation, now=now)
+        applied = order.start_return(
+            conversation=conversation,
+            now=now,
+            window_days=ShopSettings.load().return_window_days,
+        )
     if applied:
         code.used = now
         code.save(update_fields=["used"])

@@ -1,11 +1,17 @@
-"""Staff admin for what the bot answers from: articles and response templates."""
+"""Staff admin for what the bot answers from: articles, response templates and the
+shop's settings (hours, return window, currency, order numbers)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from chatbot.admin.help_text import HelpTextMixin
-from chatbot.models import Article, ResponseTemplate
+from chatbot.models import Article, ResponseTemplate, ShopSettings
 
 
 @admin.register(Article)
@@ -34,3 +40,31 @@ class ResponseTemplateAdmin(HelpTextMixin, admin.ModelAdmin):
     list_filter = ["active", "key"]
     list_editable = ["active"]
     search_fields = ["key", "text"]
+
+
+@admin.register(ShopSettings)
+class ShopSettingsAdmin(admin.ModelAdmin):
+    """One row per installation: the list opens it, nobody adds or deletes one."""
+
+    fieldsets = [
+        (None, {"fields": ["name", "currency", "order_number_pattern"]}),
+        ("When people answer", {"fields": ["timezone", "opening_hours"]}),
+        (
+            "Returns and shipping",
+            {"fields": ["return_window_days", "free_shipping_threshold"]},
+        ),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        settings = ShopSettings.load()
+        return redirect(
+            reverse("admin:chatbot_shopsettings_change", args=[settings.pk])
+        )

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from chatbot.dialogue.shop import Shop
     from chatbot.models import Article, Order
     from recommender.models import Product
     from recommender.search import Constraints
@@ -59,6 +60,8 @@ class Lookups:
     check_code: Callable[..., CodeCheck]
     queue: Callable[[], QueueEstimate]
     now: Callable[[], datetime]
+    # The shop's settings (currency, order numbers, hours, return window…).
+    shop: Callable[[], Shop]
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,9 @@ def finish_cancel(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
 
 
 def finish_return(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
-    reason = order.return_refusal(now=ctx.lookups.now())
+    reason = order.return_refusal(
+        now=ctx.lookups.now(), window_days=ctx.lookups.shop().return_window_days
+    )
     if reason:
         return Turn(
             ctx.say("return_not_possible", order=order_context(order), reason=reason),

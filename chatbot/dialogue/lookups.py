@@ -11,7 +11,7 @@ from chatbot.dialogue import limits
 from chatbot.dialogue.decision import CodeCheck, Lookups
 from chatbot.dialogue.knowledge import best_article
 from chatbot.dialogue.responses import say
-from chatbot.models import Article, Order, OrderActionCode
+from chatbot.models import Article, Order, OrderActionCode, current_shop
 from recommender import search
 from recommender.models import Interaction
 from recommender.serving import recommend_for
@@ -78,4 +78,5 @@ def live_lookups() -> Lookups:
         check_code=check_code,
         queue=selectors.queue_estimate,
         now=timezone.now,
+        shop=current_shop,
     )

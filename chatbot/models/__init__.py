@@ -12,15 +12,14 @@ from chatbot.models.conversations import (
 )
 from chatbot.models.knowledge import Article, ResponseTemplate
 from chatbot.models.orders import (
-    RETURN_WINDOW_DAYS,
     Order,
     OrderActionCode,
     OrderItem,
     ReturnRequest,
 )
+from chatbot.models.shop import ShopSettings, current_shop
 
 __all__ = [
-    "RETURN_WINDOW_DAYS",
     "TOKEN_SALT",
     "AgentPresence",
     "Article",
@@ -36,5 +35,7 @@ __all__ = [
     "PendingReply",
     "ResponseTemplate",
     "ReturnRequest",
+    "ShopSettings",
+    "current_shop",
     "new_public_id",
 ]

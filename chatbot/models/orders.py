@@ -11,8 +11,6 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from chatbot.models.conversations import Conversation
 
-RETURN_WINDOW_DAYS = 30
-
 
 class Order(models.Model):
     class Status(models.TextChoices):
@@ -61,23 +59,28 @@ class Order(models.Model):
         self.save(update_fields=["status"])
         return True
 
-    def start_return(self, *, conversation: Conversation | None, now: Any) -> bool:
+    def start_return(
+        self, *, conversation: Conversation | None, now: Any, window_days: int
+    ) -> bool:
         """Open a return if one may be started now; call with the order row locked."""
-        if self.return_refusal(now=now):
+        if self.return_refusal(now=now, window_days=window_days):
             return False
         ReturnRequest.objects.get_or_create(
             order=self, defaults={"conversation": conversation}
         )
         return True
 
-    def return_refusal(self, *, now: Any) -> str | None:
-        """Why this order can't be returned now, or ``None`` when it can."""
+    def return_refusal(self, *, now: Any, window_days: int) -> str | None:
+        """Why this order can't be returned now, or ``None`` when it can.
+
+        ``window_days``: the shop's return window (``ShopSettings``), in days.
+        """
         if self.status in (self.Status.RETURNED, self.Status.CANCELLED):
             return f"the order is already {self.get_status_display().lower()}"
         if self.status != self.Status.DELIVERED or self.delivered_at is None:
             return "it hasn't been delivered yet"
-        if (now - self.delivered_at).days > RETURN_WINDOW_DAYS:
-            return f"it was delivered more than {RETURN_WINDOW_DAYS} days ago"
+        if (now - self.delivered_at).days > window_days:
+            return f"it was delivered more than {window_days} days ago"
         if hasattr(self, "return_request"):
             return "a return has already been started"
         return None

@@ -8,6 +8,7 @@ test that touched the database would fail: none of them asks for ``db``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from chatbot.dialogue import limits
+from chatbot.dialogue import shop as shop_settings
 from chatbot.dialogue.decision import (
     CodeCheck,
     CodeRequest,
@@ -99,6 +101,7 @@ class Shop:
     waits: dict[str, int] = field(default_factory=dict)
     mailed: list[MailedCode] = field(default_factory=list)
     looked_up: list[tuple[str, str]] = field(default_factory=list)
+    settings: shop_settings.Shop = field(default_factory=shop_settings.Shop)
 
     def lookups(self) -> Lookups:
         return Lookups(
@@ -118,6 +121,7 @@ class Shop:
                 wait_seconds=180 * (self.waiting + 1),
             ),
             now=lambda: NOW,
+            shop=lambda: self.settings,
         )
 
     def find_order(self, *, number: str, email: str) -> Order | None:
@@ -395,6 +399,16 @@ def test_it_starts_a_return_within_30_days_and_refuses_one_after(shop):
     assert said("return_not_possible", late.reply.text)
     assert "30 days" in late.reply.text
     assert late.order_action is None
+
+
+def test_it_uses_the_shops_return_window(shop):
+    shop.settings = dataclasses.replace(shop.settings, return_window_days=3)
+    alice = Chat(shop)
+    alice.turn("I'd like to return the shoes from NW-10235", reading("return_item"))
+    late = alice.turn("alice@example.com", None)  # delivered 5 days ago
+    assert said("return_not_possible", late.reply.text)
+    assert "3 days" in late.reply.text
+    assert late.order_action is None and late.send_code is None
 
 
 def asked_for_the_cancel_code(shop: Shop) -> Chat:

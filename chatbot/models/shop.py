@@ -1,0 +1,130 @@
+"""The shop's own settings, edited by staff in the admin: one row per installation."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from chatbot.dialogue.shop import WEEKDAYS, Shop, parse_hours
+
+
+def default_opening_hours() -> dict[str, str]:
+    return dict(Shop().opening_hours)
+
+
+def validate_pattern(value: str) -> None:
+    try:
+        pattern = re.compile(value)
+    except re.error as error:
+        raise ValidationError(f"Not a regular expression: {error}.") from error
+    if pattern.fullmatch(""):
+        raise ValidationError("The pattern must not match an empty string.")
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValidationError(
+            f"{value!r} is not a time zone name such as Europe/Berlin."
+        ) from error
+
+
+def validate_opening_hours(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('Write it as {"mon": "09:00-17:00", …}.')
+    for day, hours in value.items():
+        if day not in WEEKDAYS:
+            raise ValidationError(f"{day!r} is not one of {', '.join(WEEKDAYS)}.")
+        if hours in ("", None):
+            continue
+        if not isinstance(hours, str):
+            raise ValidationError(f"{day}: write the hours as text, 09:00-17:00.")
+        try:
+            parse_hours(hours)
+        except ValueError as error:
+            raise ValidationError(f"{day}: {error}.") from error
+
+
+class ShopSettings(models.Model):
+    """What the bot needs to know about the shop; ``load()`` gives the one row."""
+
+    name = models.CharField(max_length=100, default=Shop.name)
+    currency = models.CharField(
+        max_length=3,
+        default=Shop.currency,
+        help_text="ISO 4217 code (USD, EUR, GBP…) prices are quoted in when a "
+        "product does not say otherwise.",
+    )
+    order_number_pattern = models.CharField(
+        max_length=200,
+        default=Shop.order_number_pattern,
+        validators=[validate_pattern],
+        help_text=r"A regular expression one order number matches in full, e.g. "
+        r"NW-\d{5} or #?\d{4,6}.",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default=Shop.timezone,
+        validators=[validate_timezone],
+        help_text="The time zone the opening hours are written in.",
+    )
+    opening_hours = models.JSONField(
+        default=default_opening_hours,
+        validators=[validate_opening_hours],
+        help_text='When people answer chats, e.g. {"mon": "09:00-17:00", '
+        '"sat": "10:00-14:00"}; a day left out is closed.',
+    )
+    return_window_days = models.PositiveIntegerField(
+        default=Shop.return_window_days,
+        help_text="Days after delivery a return may be started.",
+    )
+    free_shipping_threshold = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        default=Shop.free_shipping_threshold,
+        help_text="Order value from which shipping is free; empty: never free.",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "shop settings"
+
+    def __str__(self) -> str:
+        return f"Settings of {self.name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1  # one row per installation
+        self.currency = self.currency.upper()
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> ShopSettings:
+        settings, _ = cls.objects.get_or_create(pk=1)
+        return settings
+
+    def snapshot(self) -> Shop:
+        threshold = self.free_shipping_threshold
+        return Shop(
+            name=self.name,
+            currency=self.currency,
+            order_number_pattern=self.order_number_pattern,
+            timezone=self.timezone,
+            opening_hours={d: h for d, h in self.opening_hours.items() if h},
+            return_window_days=self.return_window_days,
+            free_shipping_threshold=Decimal(threshold)
+            if threshold is not None
+            else None,
+        )
+
+
+def current_shop() -> Shop:
+    """The shop's settings now, as the policy reads them."""
+    return ShopSettings.load().snapshot()
