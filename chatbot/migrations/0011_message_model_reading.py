@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chatbot", "0009_order_action_codes"),
+        ("chatbot", "0010_shop_settings"),
         ("ml", "0003_hot_swap"),
     ]
 
