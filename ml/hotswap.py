@@ -128,14 +128,21 @@ class HotModel(Generic[T]):
         _watcher.ensure_running()
         return self._served
 
-    def offer(self, version: ModelVersion) -> bool:
+    def offer(self, version: ModelVersion, *, history_gone: bool = False) -> bool:
         """Load and swap in ``version`` if it went live after the one served.
+
+        Args:
+            version: the kind's active row.
+            history_gone: the served version's row no longer exists (a restored
+                or wiped database): its activation number means nothing any more.
 
         Returns:
             Whether this process now serves it.
         """
         with self._lock:
-            if not self._newer(version):
+            if (version.pk, version.activation) in self._refused:
+                return False
+            if not history_gone and not self._newer(version):
                 return False
             return self._load(version, loaded_in="background")
 
@@ -306,6 +313,13 @@ def _close(pubsub: redis.client.PubSub | None) -> None:
             logger.debug("closing the activation channel failed", exc_info=True)
 
 
+def _still_recorded(served: Served[Any]) -> bool:
+    """Whether the served version's row is still there as it was loaded."""
+    return ModelVersion.objects.filter(
+        pk=served.version.pk, activation=served.version.activation
+    ).exists()
+
+
 def _offer_active_versions() -> None:
     """Offer each kind in use its active version, read from the database (the
     message only says when to look: the row is the truth)."""
@@ -321,8 +335,13 @@ def _offer_active_versions() -> None:
             )
         }
         for model in in_use:
-            if model.kind in active:
-                model.offer(active[model.kind])
+            version, current = active.get(model.kind), model.current()
+            if version is None:
+                continue
+            if current is None or version.activation > current.version.activation:
+                model.offer(version)
+            elif version.pk != current.version.pk and not _still_recorded(current):
+                model.offer(version, history_gone=True)
     except Exception:
         logger.exception("could not check for a newly activated model")
     finally:

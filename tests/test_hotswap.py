@@ -288,3 +288,20 @@ def test_a_swap_under_a_stream_of_classifications_in_two_processes(
         assert {r["loaded_in"] for r in old} == {"start"}
         assert {r["loaded_in"] for r in new} == {"background"}
     assert total >= 500, f"only {total} classifications"
+
+
+def test_it_follows_a_database_restored_without_the_version_it_serves(
+    tmp_path, hot, settings
+):
+    settings.MODEL_POLL_SECONDS = 1
+    first, second = register(tmp_path, 1.0), register(tmp_path, 2.0)
+    registry.activate(first)
+    registry.activate(second)
+    hot.warm()
+    assert serving(hot).version.activation == 2
+    # A restore from before either went live: their rows are gone, and the restored
+    # active version carries a lower activation number than the one served.
+    ModelVersion.objects.all().delete()
+    restored = register(tmp_path, 3.0)
+    registry.activate(restored)
+    until(lambda: serving(hot).model == 3.0, what="the restored version served")
