@@ -6,8 +6,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chatbot", "0010_shop_settings"),
-        ("ml", "0003_hot_swap"),
+        ("chatbot", "0011_message_emailed"),
+        ("ml", "0004_hot_swap"),
     ]
 
     operations = [

@@ -18,7 +18,7 @@ def number_activations(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ml", "0002_modelversion_artifact_deleted"),
+        ("ml", "0003_training_runs"),
     ]
 
     operations = [
