@@ -7,6 +7,7 @@ customer message, and ``TrainingExample.message_id`` points at it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -14,6 +15,7 @@ from django.db.models import (
     BigIntegerField,
     Case,
     Exists,
+    F,
     OuterRef,
     QuerySet,
     Value,
@@ -23,6 +25,7 @@ from django.db.models.functions import Cast, Substr
 
 from chatbot.models import Message
 from classifier.models import OUT_OF_SCOPE, Intent, TrainingExample
+from classifier.selectors import Neighbour, nearest_examples
 
 REPLY_PREFIX = "reply-to:"
 
@@ -63,15 +66,82 @@ def predictions(messages: QuerySet[Message] | None = None) -> QuerySet[Message]:
 
 
 def review_queue(messages: QuerySet[Message] | None = None) -> QuerySet[Message]:
-    """Bot predictions nobody has reviewed yet, the least sure first: the labels
-    that teach the model most come first."""
+    """Bot predictions nobody has reviewed yet, the most uncertain first: the labels
+    that teach the model most come first.
+
+    Uncertainty counts every class, out of scope included, so a message the model
+    is sure is out of scope waits at the back. Values typed into a form (an order
+    number, an email, a code) are no prediction to review and are left out.
+    """
     return (
         predictions(messages)
         # The plugin can't see an annotation made in another function.
-        .filter(reviewed=False)  # type: ignore[misc]
+        .filter(reviewed=False, form_value=False)  # type: ignore[misc]
         .select_related("conversation")
-        .order_by("confidence", "created")
+        .order_by(
+            # Messages stored before uncertainty was recorded: after, least sure first.
+            F("uncertainty").desc(nulls_last=True),
+            "confidence",
+            "created",
+        )
     )
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One class the model weighed for a message, with the training examples of
+    that class nearest to the message: why the model leaned that way."""
+
+    label: str
+    probability: float | None
+    neighbours: list[Neighbour]
+
+
+def explanation(bot_message: Message, *, source: Message | None) -> list[Reading]:
+    """The predicted class and the runner-up, each with its three nearest training
+    examples to the customer's message (none when there is no such message)."""
+    ranking = [(str(name), float(p)) for name, p in (bot_message.ranking or [])[:2]]
+    if not ranking:  # stored before the ranking was
+        ranking = [(bot_message.intent or OUT_OF_SCOPE, bot_message.confidence or 0.0)]
+    text = source.text if source is not None else ""
+    return [
+        Reading(
+            label=name,
+            probability=probability,
+            neighbours=nearest_examples(text, label=name) if text else [],
+        )
+        for name, probability in ranking
+    ]
+
+
+def example_relabel(
+    *, example: TrainingExample, intent_name: str, reviewer: Any
+) -> TrainingExample:
+    """Give a training example another label (a reviewer found it mislabelled).
+
+    The example becomes the reviewer's (``source="review"``), remembering the label
+    it had; if the text already exists with the new label, the mislabelled copy is
+    deleted and the existing one returned.
+    """
+    intent = None
+    if intent_name != OUT_OF_SCOPE:
+        intent = Intent.objects.filter(name=intent_name).first()
+        if intent is None:
+            raise ReviewError(f"No intent named {intent_name!r}")
+    with transaction.atomic():
+        locked = TrainingExample.objects.select_for_update().get(pk=example.pk)
+        if locked.intent_id == (intent.pk if intent else None):
+            return locked
+        twin = TrainingExample.objects.filter(text=locked.text, intent=intent).first()
+        if twin is not None:
+            locked.delete()
+            return twin
+        locked.original_intent = locked.label
+        locked.intent = intent
+        locked.source = TrainingExample.Source.REVIEW
+        locked.added_by = reviewer
+        locked.save(update_fields=["original_intent", "intent", "source", "added_by"])
+    return locked
 
 
 def source_message(bot_message: Message) -> Message | None:

@@ -288,6 +288,7 @@ def message_classification(incoming: Incoming) -> Classification | None:
             out_of_scope=False,
             model_version_id=result.model_version_id if result else 0,
             model_version=result.model_version if result else "",
+            ranking=[(chosen, 1.0)],
         )
     return result
 
@@ -358,6 +359,10 @@ def _apply(
         intent=reply.intent,
         confidence=reply.confidence,
         model_version_id=reply.model_version_id,
+        recommender_version_id=reply.recommender_version_id,
+        uncertainty=reply.uncertainty,
+        ranking=[[name, round(p, 4)] for name, p in reply.ranking],
+        form_value=reply.form_value,
     )
     if decision.send_code is not None:
         # Registered after the reply, so the customer reads "we've emailed a code"

@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 def train_intents(run_id: int | None = None) -> int | None:
     """Train on today's examples; the candidate goes live only if the promotion
     rule says so. Recorded as a ``TrainingRun``: the one queued in the admin
-    (``run_id``), or a new scheduled one.
+    (``run_id``), or a new scheduled one. Every serving process swaps a promoted
+    version in within seconds, in the background (ml.hotswap).
 
     Returns:
         The registered version's id; ``None`` when nothing could be trained (the

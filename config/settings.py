@@ -196,9 +196,16 @@ INTENT_RUNTIME = env_str("INTENT_RUNTIME", "torch")
 if INTENT_RUNTIME not in ("torch", "onnx"):
     raise EnvError(f"INTENT_RUNTIME: 'torch' or 'onnx', not {INTENT_RUNTIME!r}")
 MODEL_DIR = Path(env_str("MODEL_DIR") or DATA_DIR / "models")
-# Inactive versions per kind whose artifacts are kept for a rollback (intent
-# artifacts are about 260 MB each); older ones are deleted after each training run.
+# Other versions per kind (the newest, e.g. candidates to inspect) whose artifacts
+# are kept (intent artifacts are about 260 MB each); older ones are deleted after
+# each training run.
 MODEL_KEEP_VERSIONS = env_int("MODEL_KEEP_VERSIONS", 5, minimum=1)
+# Versions that were live before, per kind, whose artifacts are always kept: the
+# rollback targets (activate one in the admin), never deleted by the pruning above.
+MODEL_KEEP_PROMOTED = env_int("MODEL_KEEP_PROMOTED", 3, minimum=1)
+# How often a serving process asks the database which version is active, in case
+# it missed the Redis message an activation publishes.
+MODEL_POLL_SECONDS = env_int("MODEL_POLL_SECONDS", 5, minimum=1)
 # Saving a product or article queues the computation of its embedding.
 EMBED_ON_SAVE = True
 

@@ -57,8 +57,8 @@ def warm_start(**kwargs: Any) -> None:
         return  # a training-only worker loads what each run needs, when it runs
     for name, load in (
         ("encoder", lambda: _has_catalog() and get_encoder()),
-        ("intent model", classifier_serving.live_model.get),
-        ("recommender", recommender_serving.live_model.get),
+        ("intent model", classifier_serving.warm),
+        ("recommender", recommender_serving.warm),
     ):
         try:
             load()

@@ -33,9 +33,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "kind",
         "version",
         "status",
+        "rollback",
         "created",
         "activated",
         "artifact_deleted",
+        "load_problem",
     ]
     list_filter = ["kind", "status", "created"]
     search_fields = ["artifact_path", "sha256"]
@@ -45,8 +47,24 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # versions are registered by training runs
 
+    @admin.display(
+        description="can roll back to",
+        boolean=True,
+    )
+    def rollback(self, version: ModelVersion) -> bool:
+        """Was live before, kept its artifact, never failed to load: activate it."""
+        return version.can_roll_back_to
+
+    @admin.display(description="load problem", ordering="load_failed")
+    def load_problem(self, version: ModelVersion) -> str:
+        if not version.load_error:
+            return ""
+        when = f"{version.load_failed:%Y-%m-%d %H:%M}: " if version.load_failed else ""
+        return f"{when}{version.load_error[:120]}"
+
     @admin.action(
-        description="Activate the selected version (one per kind)",
+        description="Activate the selected version (one per kind; on a version "
+        "that can be rolled back to, a rollback)",
         permissions=["change"],
     )
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

@@ -87,8 +87,25 @@ class ModelVersion(models.Model):
     artifact_deleted = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the artifact was deleted to save disk; only the newest "
-        "MODEL_KEEP_VERSIONS inactive versions of a kind keep theirs.",
+        help_text="When the artifact was deleted to save disk. The active version, "
+        "the last MODEL_KEEP_PROMOTED versions that were live and the newest "
+        "MODEL_KEEP_VERSIONS others of a kind keep theirs.",
+    )
+    activation = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="The kind's activation count when this version last went live (0: "
+        "never). A serving process only ever moves to a higher one, so a late "
+        "notice can never take it back to an older model.",
+    )
+    load_error = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Why it was refused at activation or a serving process could not "
+        "load it; the processes kept serving the version they had.",
+    )
+    load_failed = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When that last happened."
     )
 
     class Meta:
@@ -104,6 +121,22 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.version} ({self.status})"
+
+    @property
+    def was_live(self) -> bool:
+        """Whether this version has ever been the active one."""
+        return self.activation > 0
+
+    @property
+    def can_roll_back_to(self) -> bool:
+        """A version that was live before, still has its artifact and never failed
+        to load: activating it again is a rollback that works."""
+        return (
+            self.status != self.Status.ACTIVE
+            and self.was_live
+            and self.artifact_deleted is None
+            and not self.load_error
+        )
 
 
 class GoldenSet(models.Model):

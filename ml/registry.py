@@ -1,29 +1,30 @@
-"""The model registry: artifacts on disk, versions in PostgreSQL, hot switching.
+"""The model registry: artifacts on disk, versions in PostgreSQL, activation.
 
 An artifact is a folder of ``config.json`` + safetensors files. Its SHA-256 (over
 every file's name and bytes) is stored with the version and checked before every
 load, so a process never serves a file that is not the one that was registered.
 
-Disk: after each registration, :func:`prune` deletes the artifacts of all but the
-newest ``MODEL_KEEP_VERSIONS`` inactive versions of the kind; their rows (metrics,
-history) stay.
+Disk: after each registration, :func:`prune` deletes artifacts, but never those of
+the active version, of the last ``MODEL_KEEP_PROMOTED`` versions that were live (the
+rollback targets) or of the newest ``MODEL_KEEP_VERSIONS`` others; the rows
+(metrics, history) stay.
 
-Switching: :func:`activate` checks the artifact, then records the new active
-version; every process (web servers and workers alike) asks
-:func:`active_version` on each use — a Redis lookup — and reloads when the answer
-changes. No restart, no signal to deliver.
+Switching: :func:`activate` checks the artifact, records the new active version
+with the kind's next activation number and, after commit, publishes it on Redis
+(:data:`ACTIVATIONS_CHANNEL`). Serving processes load it in the background and swap
+(``ml.hotswap``); they also poll, so a lost message delays a switch by seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -33,11 +34,12 @@ from django.utils import timezone
 from ml.models import ModelVersion
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 # Weights only as safetensors; configs and tokenizer vocabularies as plain text;
 # exported graphs as ONNX (a graph format: loading one runs no code).
 ALLOWED_SUFFIXES = {".json", ".safetensors", ".txt", ".onnx"}
-ACTIVE_CACHE_SECONDS = 300
+# Only ops probes read the cached answer; serving processes ask the database.
+ACTIVE_CACHE_SECONDS = 10
+ACTIVATIONS_CHANNEL = "concierge:ml:activations"
 
 
 class ArtifactError(Exception):
@@ -97,15 +99,27 @@ def register(
 
 
 def prune(kind: str) -> list[ModelVersion]:
-    """Delete the artifacts of all but the newest ``MODEL_KEEP_VERSIONS`` inactive
-    versions of ``kind``. The active version's artifact is always kept.
+    """Delete the artifacts ``kind`` no longer needs.
+
+    Kept: the active version's, those of the last ``MODEL_KEEP_PROMOTED`` versions
+    that were live (so "activate" on the previous good version always works, however
+    many rejected candidates came since), and those of the newest
+    ``MODEL_KEEP_VERSIONS`` other versions.
 
     Returns:
         The versions whose artifacts were deleted.
     """
-    stale = (
-        ModelVersion.objects.filter(kind=kind, artifact_deleted__isnull=True)
+    versions = ModelVersion.objects.filter(kind=kind)
+    keep = set(
+        versions.filter(activation__gt=0, load_error="")
         .exclude(status=ModelVersion.Status.ACTIVE)
+        .order_by("-activation")
+        .values_list("pk", flat=True)[: settings.MODEL_KEEP_PROMOTED]
+    )
+    stale = (
+        versions.filter(artifact_deleted__isnull=True)
+        .exclude(status=ModelVersion.Status.ACTIVE)
+        .exclude(pk__in=keep)
         .order_by("-version")[settings.MODEL_KEEP_VERSIONS :]
     )
     pruned = []
@@ -121,21 +135,74 @@ def prune(kind: str) -> list[ModelVersion]:
 def activate(model_version: ModelVersion) -> None:
     """Make ``model_version`` the active one of its kind; the old one is retired.
 
+    Activating a version that was live before is a rollback: it gets a new
+    activation number, so every process moves to it.
+
     Raises:
-        ArtifactError: the artifact is gone or fails its hash check; nothing changes,
-            so no process is ever pointed at a model it cannot load.
+        ArtifactError: the artifact is gone or fails its hash check; nothing changes
+            but the version's ``load_error``, so no process is ever pointed at a
+            model it cannot load.
     """
-    verified_path(model_version)
+    try:
+        verified_path(model_version)
+    except ArtifactError as error:
+        load_failure_record(model_version, error=f"refused at activation: {error}")
+        raise
     with transaction.atomic():
-        # Lock the kind's rows: two activations at once queue up, never interleave.
-        list(ModelVersion.objects.select_for_update().filter(kind=model_version.kind))
+        # Lock the kind's rows: two activations at once queue up, never interleave,
+        # and their activation numbers follow the order they committed in.
+        rows = ModelVersion.objects.select_for_update().filter(kind=model_version.kind)
+        latest = max((row.activation for row in rows), default=0)
         ModelVersion.objects.filter(
             kind=model_version.kind, status=ModelVersion.Status.ACTIVE
         ).exclude(pk=model_version.pk).update(status=ModelVersion.Status.RETIRED)
         model_version.status = ModelVersion.Status.ACTIVE
         model_version.activated = timezone.now()
-        model_version.save(update_fields=["status", "activated"])
-        transaction.on_commit(lambda: cache.delete(_cache_key(model_version.kind)))
+        model_version.activation = latest + 1
+        model_version.load_error = ""
+        model_version.load_failed = None
+        model_version.save(
+            update_fields=[
+                "status",
+                "activated",
+                "activation",
+                "load_error",
+                "load_failed",
+            ]
+        )
+        kind, pk, activation = model_version.kind, model_version.pk, latest + 1
+        transaction.on_commit(
+            lambda: _announce(kind=kind, pk=pk, activation=activation)
+        )
+
+
+def _announce(*, kind: str, pk: int, activation: int) -> None:
+    """Tell the probes' cache and every serving process; the database is already
+    right, so a Redis outage only delays the switch until the processes' next poll."""
+    try:
+        cache.set(_cache_key(kind), pk, ACTIVE_CACHE_SECONDS)
+        client = redis.Redis.from_url(
+            str(settings.REDIS_URL), socket_timeout=2, socket_connect_timeout=2
+        )
+        try:
+            client.publish(
+                ACTIVATIONS_CHANNEL,
+                json.dumps({"kind": kind, "id": pk, "activation": activation}),
+            )
+        finally:
+            client.close()
+    except Exception:
+        logger.warning("could not announce %s v%s; processes poll", kind, pk)
+
+
+def load_failure_record(model_version: ModelVersion, *, error: str) -> None:
+    """Note on the version's row (shown in the admin) that it could not be loaded."""
+    logger.error("model %s not loaded: %s", model_version, error)
+    now = timezone.now()
+    ModelVersion.objects.filter(pk=model_version.pk).update(
+        load_error=error[:2000], load_failed=now
+    )
+    model_version.load_error, model_version.load_failed = error[:2000], now
 
 
 def reject(model_version: ModelVersion) -> None:
@@ -148,7 +215,7 @@ def _cache_key(kind: str) -> str:
 
 
 def active_version(kind: str) -> int | None:
-    """The id of the active version of ``kind``, as every process sees it now."""
+    """The id of the active version of ``kind`` (for probes; cached seconds)."""
     key = _cache_key(kind)
     cached = cache.get(key)
     if cached is not None:
@@ -158,7 +225,10 @@ def active_version(kind: str) -> int | None:
         .values_list("pk", flat=True)
         .first()
     )
-    cache.set(key, row or 0, ACTIVE_CACHE_SECONDS)
+    # ``add``, not ``set``: if an activation committed after the read above, its
+    # announcement already stored the new id, and this stale answer must not
+    # overwrite it.
+    cache.add(key, row or 0, ACTIVE_CACHE_SECONDS)
     return row
 
 
@@ -186,38 +256,3 @@ def verified_path(model_version: ModelVersion) -> Path:
             f"registered {model_version.sha256[:12]}…; refusing to load it"
         )
     return path
-
-
-class LiveModel(Generic[T]):
-    """The active model of one kind in this process, reloaded when it changes.
-
-    Args:
-        kind: a ``ModelVersion.Kind``.
-        loader: builds the model from a verified artifact folder.
-    """
-
-    def __init__(self, kind: str, loader: Callable[[Path], T]) -> None:
-        self.kind = kind
-        self.loader = loader
-        self._lock = threading.Lock()
-        self._loaded: tuple[ModelVersion, T] | None = None
-
-    def get(self) -> tuple[ModelVersion, T] | None:
-        """The active ``(version, model)``, or ``None`` when none is active."""
-        version_id = active_version(self.kind)
-        if version_id is None:
-            return None
-        loaded = self._loaded
-        if loaded is None or loaded[0].pk != version_id:
-            with self._lock:
-                loaded = self._loaded
-                if loaded is None or loaded[0].pk != version_id:
-                    version = ModelVersion.objects.get(pk=version_id)
-                    model = self.loader(verified_path(version))
-                    logger.info("loaded %s", version)
-                    self._loaded = loaded = (version, model)
-        return loaded
-
-    def reset(self) -> None:
-        with self._lock:
-            self._loaded = None

@@ -18,14 +18,14 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from ml.hotswap import HotModel
 from ml.models import ModelVersion
-from ml.registry import LiveModel
 from recommender.models import Interaction, Product
 
 if TYPE_CHECKING:
     from recommender.model import Reason, RecommenderModel
 
-__all__ = ["live_model", "recommend_for"]
+__all__ = ["Recommendations", "live_model", "recommend_for", "warm"]
 
 HISTORY_LIMIT = 50
 POPULAR_DAYS = 30
@@ -38,9 +38,25 @@ def _load(path: Path) -> RecommenderModel:
     return RecommenderModel.load(path)
 
 
-live_model: LiveModel[RecommenderModel] = LiveModel(
-    ModelVersion.Kind.RECOMMENDER, _load
+def _probe(model: RecommenderModel) -> object:
+    return model.recommend(model.item_ids[:1], k=1)
+
+
+live_model: HotModel[RecommenderModel] = HotModel(
+    ModelVersion.Kind.RECOMMENDER, _load, _probe
 )
+
+
+def warm() -> None:
+    """Load the active recommender now (process start), not on the first request."""
+    live_model.warm()
+
+
+class Recommendations(list[tuple[Product, str]]):
+    """``(product, why)`` pairs, and the recommender version that ranked them
+    (``None`` when no trained model contributed: embeddings and popularity only)."""
+
+    model_version_id: int | None = None
 
 
 def _history(customer_id: int | None) -> list[str]:
@@ -107,7 +123,7 @@ def recommend_for(
     viewing_sku: str | None,
     cart_skus: list[str],
     limit: int,
-) -> list[tuple[Product, str]]:
+) -> Recommendations:
     """Products to suggest, each with a short "why" for the card.
 
     Args:
@@ -119,14 +135,15 @@ def recommend_for(
     Returns:
         ``(product, why)`` pairs, best first, only active products, never one that is
         in the cart or on screen, e.g. ``(<Product>, "Often bought with Cloudstep
-        Running Shoes")``.
+        Running Shoes")``; ``model_version_id`` says which recommender version
+        ranked them, if one did.
     """
+    picked = Recommendations()
     if limit <= 0:
-        return []
+        return picked
     context = [*cart_skus, *([viewing_sku] if viewing_sku else [])]
     history = [s for s in _history(customer_id) if s not in context] + context
     exclude = set(context)
-    picked: list[tuple[Product, str]] = []
 
     def add(found: Iterable[tuple[Product, str]]) -> None:
         for product, why in found:
@@ -136,8 +153,8 @@ def recommend_for(
 
     anchors = {p.sku: p for p in Product.objects.filter(sku__in=history[-10:])}
     viewing = anchors.get(viewing_sku) if viewing_sku else None
-    loaded = live_model.get() if history else None
-    model = loaded[1] if loaded is not None else None
+    served = live_model.served() if history else None
+    model = served.model if served is not None else None
     # A product newer than the model: the model cannot see it, its text can.
     if viewing is not None and (model is None or viewing_sku not in model.index):
         add(_similar(viewing, exclude=exclude, limit=limit))
@@ -148,11 +165,14 @@ def recommend_for(
             [str(item) for item, _, _ in recommended], field_name="sku"
         )
         names = {sku: p.name for sku, p in anchors.items()}
+        before = len(picked)
         add(
             (products[str(item)], _why(reason, names, history[-1]))
             for item, _, reason in recommended
             if str(item) in products and products[str(item)].active
         )
+        if len(picked) > before and served is not None:
+            picked.model_version_id = served.version.pk
     for sku in reversed(history[-10:]):
         if len(picked) >= limit:
             break

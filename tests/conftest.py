@@ -78,15 +78,19 @@ def bob(db: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def fresh_registry_cache() -> Iterator[None]:
-    """Each test starts with no cached "active model" answer from another test."""
+    """Each test starts with no cached "active model" answer from another test, and
+    no model loaded by another test."""
     from django.core.cache import cache
 
+    from ml import hotswap
     from ml.models import ModelVersion
 
     keys = [f"ml:active:{kind}" for kind in ModelVersion.Kind.values]
     cache.delete_many(keys)
     yield
     cache.delete_many(keys)
+    # Nor a served model, nor a loader thread holding a database connection.
+    hotswap.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -403,6 +403,42 @@ def test_it_refuses_to_activate_a_version_whose_artifact_changed(
     assert (old.status, new.status) == ("active", "candidate")
 
 
+def test_it_rolls_back_to_the_previous_good_version_after_many_rejects(
+    client, superbob, version, settings
+):
+    settings.MODEL_KEEP_VERSIONS = 1
+    good = version(1)
+    registry.activate(good)
+    bad = version(2)
+    registry.activate(bad)
+    for number in range(3, 9):
+        registry.reject(version(number))
+    good.refresh_from_db()
+    assert good.artifact_deleted is None  # pruning kept the rollback target
+    client.force_login(superbob)
+    page = get(client, reverse("admin:ml_modelversion_changelist")).content.decode()
+    # One version can be rolled back to: the good one (the yes icon, once).
+    assert page.count('alt="True"') == 1
+    post(
+        client,
+        reverse("admin:ml_modelversion_changelist"),
+        {"action": "activate", "_selected_action": [good.pk]},
+    )
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert (good.status, bad.status) == ("active", "retired")
+    assert good.activation > bad.activation
+    assert registry.active_version("intent") == good.pk
+
+
+def test_it_shows_a_version_that_failed_to_load(client, superbob, version):
+    failed = version(1)
+    registry.load_failure_record(failed, error="hash does not match the registered")
+    client.force_login(superbob)
+    page = get(client, reverse("admin:ml_modelversion_changelist")).content.decode()
+    assert "hash does not match the registered" in page
+
+
 def test_it_refuses_to_activate_two_versions_of_one_kind(client, superbob, version):
     first, second = version(1), version(2)
     client.force_login(superbob)

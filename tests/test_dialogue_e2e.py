@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -240,7 +241,6 @@ async def test_the_worker_switches_to_a_newly_activated_model_without_restart(
             return version.pk
 
         new_version = await activate_a_new_version()
-        await alice.say("good morning")
 
         @database_sync_to_async
         def versions_used() -> list[int | None]:
@@ -253,5 +253,16 @@ async def test_the_worker_switches_to_a_newly_activated_model_without_restart(
                 .values_list("model_version_id", flat=True)
             )
 
+        # The worker swaps the new version in within seconds, in the background;
+        # until then the old one answers (nobody waits for the load).
+        deadline = time.monotonic() + 60
+        while (await versions_used())[-1] != new_version:
+            assert time.monotonic() < deadline, "the worker never switched"
+            await asyncio.sleep(1)
+            await alice.say("good morning")
+        for _ in range(2):
+            await alice.say("hi again")
         used = await versions_used()
-    assert used == [active_intent_model.pk, new_version]
+    switched = used.index(new_version)
+    assert set(used[:switched]) == {active_intent_model.pk}
+    assert set(used[switched:]) == {new_version}  # and never back

@@ -85,21 +85,11 @@ def test_it_refuses_anything_but_json_and_safetensors(tmp_path):
     assert not ModelVersion.objects.exists()
 
 
-def test_a_live_model_switches_when_another_version_is_activated(tmp_path, activate):
-    live = registry.LiveModel("intent", load_value)
-    assert live.get() is None
-    first, second = register(tmp_path, 1.0), register(tmp_path, 2.0)
-    activate(first)
-    assert live.get() == (first, 1.0)
-    activate(second)
-    version, value = live.get()  # type: ignore[misc]
-    assert (version.pk, value) == (second.pk, 2.0)
-
-
 def test_it_keeps_the_active_and_newest_artifacts_and_deletes_the_rest(
     tmp_path, activate, settings
 ):
     settings.MODEL_KEEP_VERSIONS = 2
+    settings.MODEL_KEEP_PROMOTED = 1
     first = register(tmp_path, 1.0)
     activate(first)
     others = [register(tmp_path, float(value)) for value in (2, 3, 4, 5)]
@@ -117,6 +107,7 @@ def test_activating_a_version_whose_artifact_is_gone_changes_nothing(
     tmp_path, activate, settings
 ):
     settings.MODEL_KEEP_VERSIONS = 1
+    settings.MODEL_KEEP_PROMOTED = 1
     first = register(tmp_path, 1.0)
     activate(first)
     stale = register(tmp_path, 2.0)
@@ -127,3 +118,70 @@ def test_activating_a_version_whose_artifact_is_gone_changes_nothing(
     first.refresh_from_db()
     assert (first.status, stale.status) == ("active", "candidate")
     assert registry.active_version("intent") == first.pk
+
+
+def test_it_keeps_the_last_promoted_versions_however_many_rejects_came_since(
+    tmp_path, activate, settings
+):
+    settings.MODEL_KEEP_VERSIONS = 1
+    settings.MODEL_KEEP_PROMOTED = 2
+    promoted = []
+    for value in (1.0, 2.0, 3.0):
+        promoted.append(register(tmp_path, value))
+        activate(promoted[-1])
+    rejects = [register(tmp_path, 10.0 + n) for n in range(4)]
+    for version in rejects[:-1]:
+        registry.reject(version)
+    for version in [*promoted, *rejects]:
+        version.refresh_from_db()
+    kept = {v.version for v in [*promoted, *rejects] if v.artifact_deleted is None}
+    # The active v3, the two live before it (v1, v2), the newest other (v7).
+    assert kept == {1, 2, 3, 7}
+    assert [v.can_roll_back_to for v in promoted] == [True, True, False]
+    # The oldest promoted version leaves the rollback window when another goes live.
+    activate(rejects[-1])
+    register(tmp_path, 20.0)
+    promoted[0].refresh_from_db()
+    assert promoted[0].artifact_deleted is not None
+    assert not promoted[0].can_roll_back_to
+
+
+def test_activating_a_previous_good_version_rolls_back_and_numbers_it_anew(
+    tmp_path, activate
+):
+    first, second = register(tmp_path, 1.0), register(tmp_path, 2.0)
+    activate(first)
+    activate(second)
+    activate(first)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("active", "retired")
+    assert (first.activation, second.activation) == (3, 2)
+    assert second.can_roll_back_to
+
+
+def test_a_stale_read_cannot_put_the_old_version_back_in_the_cache(
+    tmp_path, monkeypatch
+):
+    """A probe that read the old row just before an activation committed must not
+    write it back over the new answer (the switch would wait out the cache)."""
+    from django.core.cache import cache
+
+    first, second = register(tmp_path, 1.0), register(tmp_path, 2.0)
+    registry.activate(first)
+
+    class ActivationDuringTheRead:
+        """The real cache; the second version's activation commits and announces
+        itself right after the probe found the cache empty, before it reads the
+        (still old) row and stores it."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(cache, name)
+
+        def get(self, key: str) -> object:
+            registry._announce(kind="intent", pk=second.pk, activation=2)
+            return None
+
+    monkeypatch.setattr(registry, "cache", ActivationDuringTheRead())
+    assert registry.active_version("intent") == first.pk  # the stale read itself
+    assert cache.get("ml:active:intent") == second.pk

@@ -139,7 +139,17 @@ def test_corrections_retrain_on_schedule_and_the_next_reply_uses_the_new_version
         assert received in training.output()
         assert received not in inference.output()
 
-        # The next message is answered by the new version, recorded on it.
+        # The inference worker swaps the new version in, in the background (while
+        # it does, the old one answers); the next message is answered by the new
+        # version, recorded on it.
+        wait_for(
+            lambda: (
+                f"serving {run.version} (loaded in background" in inference.output()
+            ),
+            timeout=60,
+            what="the inference worker serving the new version",
+            logs=processes,
+        )
         (answered,) = chat(port, ["hello again"])
         assert answered.model_version_id == run.version.pk != first.pk
     finally:

@@ -14,10 +14,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from chatbot import review
 from chatbot.admin.filters import IntentFilter, LowConfidenceFilter, YesNoFilter
 from chatbot.models import Message
+from classifier.models import TrainingExample
 
 REVIEW_PAGE_SIZE = 25
 
@@ -73,7 +75,11 @@ class MessageAdmin(admin.ModelAdmin):
         "client_msg_id",
         "intent",
         "confidence",
+        "uncertainty",
+        "ranking",
+        "form_value",
         "model_version",
+        "recommender_version",
         "agent",
         "created",
     ]
@@ -94,6 +100,11 @@ class MessageAdmin(admin.ModelAdmin):
                 "<int:pk>/correct/",
                 self.admin_site.admin_view(self.correct_view),
                 name="chatbot_message_correct",
+            ),
+            path(
+                "examples/<int:pk>/relabel/",
+                self.admin_site.admin_view(self.relabel_view),
+                name="chatbot_message_relabel_example",
             ),
             *super().get_urls(),
         ]
@@ -132,13 +143,17 @@ class MessageAdmin(admin.ModelAdmin):
                 # Only ever back to the queue: "next" must not redirect off-site.
                 came_from_queue = request.POST.get("next") == queue_url
                 return HttpResponseRedirect(queue_url if came_from_queue else back)
+        source = review.source_message(message)
         context = {
             **self.admin_site.each_context(request),
             "title": "Correct the intent",
             "opts": self.model._meta,
             "message": message,
-            "source": review.source_message(message),
+            "source": source,
             "form": form,
+            "readings": review.explanation(message, source=source),
+            "choices": review.intent_choices(),
+            "here": request.path,
         }
         return TemplateResponse(request, "admin/chatbot/message/correct.html", context)
 
@@ -147,10 +162,11 @@ class MessageAdmin(admin.ModelAdmin):
         if not self._may_review(request):
             return HttpResponse("You may not add training examples.", status=403)
         queue = review.review_queue()
-        items = [
-            {"message": m, "source": review.source_message(m)}
-            for m in queue[:REVIEW_PAGE_SIZE]
-        ]
+        items = []
+        for m in queue[:REVIEW_PAGE_SIZE]:
+            source = review.source_message(m)
+            readings = review.explanation(m, source=source)
+            items.append({"message": m, "source": source, "readings": readings})
         context = {
             **self.admin_site.each_context(request),
             "title": "Review queue: the bot's least sure answers",
@@ -158,5 +174,38 @@ class MessageAdmin(admin.ModelAdmin):
             "items": items,
             "remaining": queue.count(),
             "choices": review.intent_choices(),
+            "queue_url": reverse("admin:chatbot_message_review"),
         }
         return TemplateResponse(request, "admin/chatbot/message/review.html", context)
+
+    def relabel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Fix the label of a training example shown beside a bot message (POST)."""
+        # The review permission: the example becomes the reviewer's own review
+        # example (their caps apply; the old label is kept in original_intent).
+        if not self._may_review(request):
+            return HttpResponse("You may not add training examples.", status=403)
+        if request.method != "POST":
+            return HttpResponse("Relabel with a POST.", status=405)
+        example = get_object_or_404(TrainingExample, pk=pk)
+        old = example.label
+        try:
+            fixed = review.example_relabel(
+                example=example,
+                intent_name=request.POST.get("intent", ""),
+                reviewer=request.user,
+            )
+        except review.ReviewError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"“{fixed.text[:60]}” is now {fixed.label} (was {old}).",
+                messages.SUCCESS,
+            )
+        back = request.POST.get("next", "")
+        # Only back to a page of this admin: "next" must not redirect off-site.
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts=None
+        ) or not back.startswith(reverse("admin:chatbot_message_changelist")):
+            back = reverse("admin:chatbot_message_review")
+        return HttpResponseRedirect(back)

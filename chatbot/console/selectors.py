@@ -14,6 +14,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.urls import reverse
 
 from chatbot.console import permissions
 from chatbot.models import CannedResponse, Conversation, ConversationNote, Message
@@ -85,6 +86,13 @@ def message_frame(message: Message) -> dict[str, Any]:
         **message.as_frame(),
         "intent": message.intent,
         "confidence": message.confidence,
+        "uncertainty": message.uncertainty,
+        # Why the model read it so (nearest training examples), for reviewers.
+        "review_url": (
+            reverse("admin:chatbot_message_correct", args=[message.pk])
+            if message.sender == Message.Sender.BOT and message.confidence is not None
+            else None
+        ),
         "agent": message.agent.get_username() if message.agent else None,
     }
 

@@ -126,6 +126,13 @@ class Reply:
     intent: str = ""
     confidence: float | None = None
     model_version_id: int | None = None
+    uncertainty: float | None = None
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+    # The recommender version that ranked the cards, when one did.
+    recommender_version_id: int | None = None
+    # The message filled a form's field: the model's reading of it is not a
+    # prediction anyone should review.
+    form_value: bool = False
 
 
 @dataclass

@@ -148,7 +148,9 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
                 action="form",
             )
         if turn is not None:
-            return form_reply(ctx, turn, classification)
+            filled = form_reply(ctx, turn, classification)
+            filled.form_value = True
+            return filled
         state.pop("form")  # the customer moved on to something else
 
     if classification is None:
@@ -242,6 +244,8 @@ def reply(text: str, c: Classification | None, *, action: str, **payload: Any) -
         intent=c.intent if c else "",
         confidence=c.confidence if c else None,
         model_version_id=(c.model_version_id or None) if c else None,
+        uncertainty=c.uncertainty if c else None,
+        ranking=list(c.ranking) if c else [],
     )
 
 
@@ -332,9 +336,13 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
             customer_id=customer_id, viewing_sku=viewing, cart_skus=cart, limit=3
         )
         if picks:
-            return reply(
+            recommended = reply(
                 ctx.say("recommend_intro"), c, action="recommend", cards=cards(picks)
             )
+            recommended.recommender_version_id = getattr(
+                picks, "model_version_id", None
+            )
+            return recommended
     products, constraints = ctx.lookups.search_products(text)
     if constraints.impossible:
         return reply(

@@ -248,7 +248,38 @@ class Message(models.Model):
     intent = models.CharField(max_length=100, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     model_version = models.ForeignKey(
-        "ml.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL
+        "ml.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name="intent model version",
+        help_text="The intent model that read the customer's message.",
+    )
+    recommender_version = models.ForeignKey(
+        "ml.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recommended_in",
+        help_text="The recommender version that ranked the products shown, if one did.",
+    )
+    uncertainty = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="1 minus the margin between the model's two best classes, out of "
+        "scope included: 0 when sure, 1 when torn. The review queue starts with the "
+        "highest.",
+    )
+    ranking = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The model's three best classes with their probabilities, out of "
+        "scope included.",
+    )
+    form_value = models.BooleanField(
+        default=False,
+        help_text="The customer's message was a value typed into a form (an order "
+        "number, an email, a code), not a request: review leaves it out.",
     )
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

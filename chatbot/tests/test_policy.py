@@ -628,6 +628,52 @@ def test_the_reply_carries_the_reading_it_answers(shop):
     assert hello.reply.model_version_id == 7
 
 
+def test_the_reply_carries_how_unsure_the_model_was_over_every_class(shop):
+    sure_oos = Classification(
+        intent="oos",
+        confidence=0.03,
+        top_k=[("greeting", 0.03), ("goodbye", 0.01)],
+        out_of_scope=True,
+        model_version_id=7,
+        model_version="v7",
+        ranking=[("oos", 0.95), ("greeting", 0.03), ("goodbye", 0.01)],
+        uncertainty=0.08,
+    )
+    answer = Chat(shop).turn("what's the capital of peru", sure_oos)
+    assert answer.reply.uncertainty == 0.08
+    assert answer.reply.ranking[0] == ("oos", 0.95)
+
+
+def test_a_value_typed_into_a_form_is_marked_as_one(shop):
+    chat = Chat(shop)
+    asked = chat.turn("where is my order?", reading("order_status"))
+    number = chat.turn("It's NW-10234", reading("order_status", 0.3))
+    email = chat.turn("alice@example.com", reading("greeting", 0.2))
+    assert [asked.reply.form_value, number.reply.form_value] == [False, True]
+    assert email.reply.form_value
+
+
+def test_cards_ranked_by_the_recommender_record_its_version(shop):
+    from dataclasses import replace
+
+    from recommender.serving import Recommendations
+
+    picks = Recommendations([(shop.products[2], "Often bought with Kettle")])
+    picks.model_version_id = 12
+    shop.viewing = "KIT-001"
+    lookups = replace(shop.lookups(), recommend_for=lambda **kwargs: picks)
+    answer = decide(
+        Incoming(text="anything that goes with this one?"),
+        reading("product_recommendation"),
+        state={},
+        lookups=lookups,
+    )
+    assert answer.reply.payload["cards"][0]["sku"] == shop.products[2].sku
+    assert answer.reply.recommender_version_id == 12
+    searched = Chat(shop).turn("a waterproof jacket", reading("product_recommendation"))
+    assert searched.reply.recommender_version_id is None
+
+
 # --- not sure, out of scope, handoff ------------------------------------------------
 
 

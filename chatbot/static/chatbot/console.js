@@ -269,6 +269,11 @@
       const tag = el("span", { class: "intent", "data-testid": "console-intent" }, `${m.intent || "no intent"}${conf}`);
       if (m.confidence !== null && m.confidence < 0.5) tag.classList.add("low");
       meta.append(" ", tag);
+      if (m.review_url) {
+        // The nearest training examples of the reading and the runner-up, fixable.
+        const why = el("a", { href: m.review_url, target: "_blank", rel: "noopener", "data-testid": "console-why" }, "why?");
+        meta.append(" ", why);
+      }
     }
     li.append(meta, el("div", { class: "text" }, m.text));
     const cards = m.payload && Array.isArray(m.payload.cards) ? m.payload.cards : [];
