@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chatbot.dialogue import forms
+from chatbot.dialogue import articles, forms, questions
 from chatbot.dialogue.decision import Deciding, Decision, Incoming, Lookups, Reply
 from classifier.serving import Classification
 from recommender.models import Product
@@ -170,6 +170,8 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
     if act is Act.SAY:
         return reply(ctx.say(argument, customer=customer_context(ctx)), classification)
     if act is Act.FORM:
+        if asks_about_policy(ctx, argument):
+            return answer(ctx, text, classification, offer=argument)
         state["form"] = forms.start(argument, text)
         turn = forms.step(state["form"], text=text, postback=None, ctx=ctx, first=True)
         assert turn is not None
@@ -185,6 +187,22 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
 
 
 # --- steps ------------------------------------------------------------------------
+
+
+def answers_from_help_centre(intent: str) -> bool:
+    """Whether questions of ``intent`` are answered from articles: the informational
+    intents, and those whose form a policy question is asked about (returns)."""
+    act, argument = ACTIONS.get(intent, DEFAULT_ACTION)
+    return act is Act.ANSWER or (act is Act.FORM and argument in OFFERS)
+
+
+def asks_about_policy(ctx: Deciding, form: str) -> bool:
+    """A question about what the form's policy allows ("can I still return it after
+    three weeks?"), not a request to run it; a button always runs it."""
+    if form not in OFFERS or ctx.incoming.postback:
+        return False
+    pattern = ctx.lookups.shop().order_number_re
+    return questions.asks_about_policy(ctx.incoming.text, order_number=pattern)
 
 
 def unsure(c: Classification) -> bool:
@@ -271,17 +289,65 @@ def form_reply(ctx: Deciding, turn: forms.Turn, c: Classification | None) -> Rep
     return reply(turn.text, c, **(turn.payload or {}))
 
 
-def answer(ctx: Deciding, text: str, c: Classification) -> Reply:
-    article = ctx.lookups.find_article(text)
-    if article is None:
-        return failed(ctx, ctx.say("fallback"), c)
+def answer(ctx: Deciding, text: str, c: Classification, *, offer: str = "") -> Reply:
+    """Answer from the help centre: quote the section nearest the question, from the
+    intent's own articles first, with the link to the article.
+
+    ``offer``: the form the question is about (``return``, ``cancel``); the policy
+    is answered first and the form offered as a button (class 5 of #13).
+    """
+    passage = help_centre_passage(ctx, text, c.intent)
+    lead = policy_lead(ctx, text, offer=offer)
+    buttons = [OFFERS[offer] | {"payload": {"intent": c.intent}}] if offer else []
+    if passage is None:
+        if not lead:
+            return failed(ctx, ctx.say("fallback"), c)
+        tried(ctx.state, f"policy {offer}")
+        return reply(lead, c, quick_replies=buttons)
+    article = passage.article
     tried(ctx.state, f"article {article.slug}")
     intro = ctx.say("kb_answer_intro", article={"title": article.title})
-    return reply(
-        f"{intro}\n\n{article.body.strip()}",
-        c,
-        article={"title": article.title, "url": article.get_absolute_url()},
-    )
+    quoted = articles.quote(passage, ctx.lookups.shop())
+    payload: dict[str, Any] = {
+        "article": {"title": article.title, "url": article.get_absolute_url()}
+    }
+    if buttons:
+        payload["quick_replies"] = buttons
+    return reply("\n\n".join(filter(None, [lead, intro, quoted])), c, **payload)
+
+
+# Buttons offering the form a policy question was about.
+OFFERS: dict[str, dict[str, Any]] = {
+    "return": {"title": "Start a return"},
+    "cancel": {"title": "Cancel an order"},
+}
+
+
+def help_centre_passage(
+    ctx: Deciding, text: str, intent: str
+) -> articles.Passage | None:
+    """The intent's linked articles first; the whole help centre only when none of
+    them fits. A linked article that fits loosely still beats no answer."""
+    linked = ctx.lookups.linked_articles(intent)
+    passage = ctx.lookups.find_passage(text, among=linked) if linked else None
+    if passage is None or not passage.fits:
+        anywhere = ctx.lookups.find_passage(text, among=None)
+        if anywhere is not None and anywhere.fits:
+            return anywhere
+    return passage
+
+
+def policy_lead(ctx: Deciding, text: str, *, offer: str) -> str:
+    """What a question about returns is told first: the window, from the shop's
+    settings, and whether the time the customer mentions is within it."""
+    if offer != "return":
+        return ""
+    days, said_as = questions.elapsed_days(text), questions.duration_words(text)
+    if days is None or said_as is None:
+        return ctx.say("return_window")
+    in_time = days <= ctx.lookups.shop().return_window_days
+    key = "return_window_in_time" if in_time else "return_window_too_late"
+    return ctx.say(key, elapsed=said_as)
 
 
 def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
