@@ -11,8 +11,9 @@ from chatbot.dialogue.policy import answers_from_help_centre
 from classifier.models import Intent
 
 # --apply links an intent to its nearest article only when it is at least this
-# similar (the demo's intents land above 0.55 from their right article, and below
-# 0.45 from unrelated ones).
+# similar. On the demo shop the nearest article is a right one for all 19 intents
+# answered from the help centre, at 0.54 to 0.79; an intent whose nearest article
+# is less similar than this most likely has no article yet.
 APPLY_ABOVE = 0.5
 
 
