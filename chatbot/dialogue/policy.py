@@ -2,9 +2,11 @@
 
     (form in progress?) → the action the intent maps to in ACTIONS
 
-Actions: SAY a canned response, ANSWER from the knowledge base, run a FORM,
-RECOMMEND products, HANDOFF to a person, CLARIFY (top intents close or confidence
-low), FALLBACK (out of scope). Two failed turns in a row hand over to a person.
+Actions: SAY a canned response, ANSWER from the knowledge base (the intent's linked
+articles first), run a FORM (a question about its policy is answered first and the
+form offered), RECOMMEND products, HANDOFF to a person, CLARIFY (top intents close
+or confidence low), FALLBACK (out of scope). Two failed turns in a row hand over
+to a person.
 
 ``decide`` is a pure function: the message, the model's classification, the
 conversation's state and read-only lookups in; a ``Decision`` (the reply and its
@@ -189,22 +191,6 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
 # --- steps ------------------------------------------------------------------------
 
 
-def answers_from_help_centre(intent: str) -> bool:
-    """Whether questions of ``intent`` are answered from articles: the informational
-    intents, and those whose form a policy question is asked about (returns)."""
-    act, argument = ACTIONS.get(intent, DEFAULT_ACTION)
-    return act is Act.ANSWER or (act is Act.FORM and argument in OFFERS)
-
-
-def asks_about_policy(ctx: Deciding, form: str) -> bool:
-    """A question about what the form's policy allows ("can I still return it after
-    three weeks?"), not a request to run it; a button always runs it."""
-    if form not in OFFERS or ctx.incoming.postback:
-        return False
-    pattern = ctx.lookups.shop().order_number_re
-    return questions.asks_about_policy(ctx.incoming.text, order_number=pattern)
-
-
 def unsure(c: Classification) -> bool:
     margin = c.top_k[0][1] - c.top_k[1][1] if len(c.top_k) > 1 else 1.0
     return c.confidence < CLARIFY_BELOW or margin < CLARIFY_MARGIN
@@ -348,6 +334,22 @@ def policy_lead(ctx: Deciding, text: str, *, offer: str) -> str:
     in_time = days <= ctx.lookups.shop().return_window_days
     key = "return_window_in_time" if in_time else "return_window_too_late"
     return ctx.say(key, elapsed=said_as)
+
+
+def answers_from_help_centre(intent: str) -> bool:
+    """Whether questions of ``intent`` are answered from articles: the informational
+    intents, and those whose form a policy question is asked about (returns)."""
+    act, argument = ACTIONS.get(intent, DEFAULT_ACTION)
+    return act is Act.ANSWER or (act is Act.FORM and argument in OFFERS)
+
+
+def asks_about_policy(ctx: Deciding, form: str) -> bool:
+    """A question about what the form's policy allows ("can I still return it after
+    three weeks?"), not a request to run it; a button always runs it."""
+    if form not in OFFERS or ctx.incoming.postback:
+        return False
+    pattern = ctx.lookups.shop().order_number_re
+    return questions.asks_about_policy(ctx.incoming.text, order_number=pattern)
 
 
 def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
