@@ -81,14 +81,16 @@ def order_context(order: Order) -> dict[str, Any]:
 
 
 def finish_status(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
-    return Turn(ctx.say("order_status", order=order_context(order)), done=True)
+    text = ctx.say("order_status", order=order_context(order))
+    return Turn(text, payload=shipping.links(order), done=True)
 
 
 def finish_tracking(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
     if order.status in (Order.Status.SHIPPED, Order.Status.DELIVERED) and (
         order.tracking_number
     ):
-        return Turn(ctx.say("order_tracking", order=order_context(order)), done=True)
+        text = ctx.say("order_tracking", order=order_context(order))
+        return Turn(text, payload=shipping.links(order), done=True)
     return Turn(ctx.say("order_not_shipped_yet", order=order_context(order)), done=True)
 
 

@@ -4,7 +4,7 @@ expected or actual delivery date; never a bare status."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -88,3 +88,11 @@ def details(order: Order) -> str:
         refund = order.get_refund_status_display().lower()
         return f"It was returned to us. Refund: {refund}."
     return ""
+
+
+def links(order: Order) -> dict[str, Any] | None:
+    """The reply payload with a link to the parcel's tracking page, if it has one."""
+    url = tracking_url(order.carrier, order.tracking_number) if order.carrier else None
+    if url is None:
+        return None
+    return {"links": [{"title": f"Track your parcel with {order.carrier}", "url": url}]}

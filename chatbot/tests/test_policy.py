@@ -987,11 +987,18 @@ def test_order_status_says_carrier_tracking_link_and_delivery_date(shop):
     shop.orders[0].eta = date(2026, 6, 17)
     alice = Chat(shop)
     alice.turn("where is my order NW-10234", reading("order_status"))
-    answer = alice.turn("alice@example.com", None).reply.text
+    reply = alice.turn("alice@example.com", None).reply
+    answer = reply.text
     assert said("order_status", answer)
     assert "UPS" in answer
     assert "https://www.ups.com/track?tracknum=1Z999AA10123456784" in answer
     assert "Wednesday, June 17" in answer
+    assert reply.payload["links"] == [
+        {
+            "title": "Track your parcel with UPS",
+            "url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+        }
+    ]
 
 
 def test_order_status_of_an_unshipped_or_delivered_order_says_what_it_holds(shop):
