@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chatbot", "0010_shop_settings"),
+        ("chatbot", "0011_message_emailed"),
         ("classifier", "0001_initial"),
     ]
 
