@@ -317,6 +317,8 @@ def answer(ctx: Deciding, text: str, c: Classification, *, offer: str = "") -> R
     lead = policy_lead(ctx, text, offer=offer)
     buttons = [OFFERS[offer] | {"payload": {"intent": c.intent}}] if offer else []
     if passage is None:
+        if offer and not lead:  # no article says it: the policy in a sentence
+            lead = ctx.say(f"{offer}_policy")
         if not lead:
             return failed(ctx, ctx.say("fallback"), c)
         tried(ctx.state, f"policy {offer}")
@@ -338,6 +340,7 @@ def answer(ctx: Deciding, text: str, c: Classification, *, offer: str = "") -> R
 OFFERS: dict[str, dict[str, Any]] = {
     "return": {"title": "Start a return"},
     "cancel": {"title": "Cancel an order"},
+    "refund": {"title": "Check my refund"},
 }
 
 

@@ -63,6 +63,7 @@ ASKS = re.compile(
     r"(?:can|could|may|is|are|do|does|will|would|am|how|what|what'?s|whats|when|"
     r"until\s+when|till\s+when|within|is\s+it|are\s+there)\b"
     r"|\?\s*$"
+    r"|\b(?:can|could|may|do|am)\s+i\b|\bis\s+it\s+(?:possible|ok|okay)\b"
     r"|\b(?:policy|polic(?:ies|y)|how\s+long|how\s+many\s+days|deadline|"
     r"time\s+limit|too\s+late|still\s+(?:return|cancel|send))\b",
     re.IGNORECASE,

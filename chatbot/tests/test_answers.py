@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
         "my order hasnt shipped yet can i still cancel it",
         "how do I return something",
         "do I have 30 days to return or is it 14",
+        "i got a gift that doesnt fit, can i return it without the receipt",
+        "how long do refunds usually take",
     ],
 )
 def test_a_question_about_what_is_allowed_asks_about_the_policy(text):

@@ -1225,3 +1225,16 @@ def test_a_greeting_beside_a_request_is_not_a_second_request(shop):
     )
     assert "Standard delivery takes 3 to 5 working days." in decision.reply.text
     assert not said("greeting", decision.reply.text, within=True)
+
+
+def test_a_refund_question_without_an_article_says_the_policy_and_offers_a_check(
+    shop,
+):
+    answer = Chat(shop).turn(
+        "how long do refunds usually take", reading("refund_status")
+    )
+    assert "form" not in answer.state
+    assert said("refund_policy", answer.reply.text)
+    assert answer.reply.payload["quick_replies"] == [
+        {"title": "Check my refund", "payload": {"intent": "refund_status"}}
+    ]
