@@ -8,7 +8,8 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from chatbot.models import Article
+from chatbot.dialogue.articles import fill_shop
+from chatbot.models import Article, current_shop
 from recommender.models import Product
 
 
@@ -41,4 +42,9 @@ def shop_product(request: HttpRequest, sku: str) -> HttpResponse:
 
 def help_article(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(Article, slug=slug, published=True)
-    return render(request, "chatbot/help_article.html", {"article": article})
+    # The body names the shop's settings ({shop.return_window_days}…): the page
+    # says them as the chat does.
+    body = fill_shop(article.body, current_shop())
+    return render(
+        request, "chatbot/help_article.html", {"article": article, "body": body}
+    )

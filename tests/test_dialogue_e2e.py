@@ -266,3 +266,45 @@ async def test_the_worker_switches_to_a_newly_activated_model_without_restart(
     switched = used.index(new_version)
     assert set(used[:switched]) == {active_intent_model.pk}
     assert set(used[switched:]) == {new_version}  # and never back
+
+
+# --- help-centre answers and policy questions (#13 item 1, classes 1 and 5) --------
+
+
+async def test_a_confident_question_is_answered_from_the_article_of_its_intent(shop):
+    # The warranty article is not the nearest to these words in the whole help
+    # centre; the intent is sure, and its linked article answers.
+    async with Customer(shop.port) as alice:
+        answer = await alice.say(
+            "my headphones stopped working after 8 months, is that covered?"
+        )
+    assert not said("fallback", answer["text"])
+    assert "warranty" in answer["payload"]["article"]["title"].lower()
+    assert answer["payload"]["article"]["url"].startswith("/help/")
+    # One section of the article, not all of it.
+    assert len(answer["text"]) < 600
+
+
+async def test_a_return_question_gets_the_window_then_the_offer_to_start_one(
+    shop,
+):
+    async with Customer(shop.port) as alice:
+        answer = await alice.say(
+            "Can I still return something I bought three weeks ago?"
+        )
+        assert said("return_window_in_time", answer["text"].split("\n\n")[0])
+        assert "30 days" in answer["text"]
+        [button] = answer["payload"]["quick_replies"]
+        assert button["title"] == "Start a return"
+        started = await alice.press(button)
+        assert said("ask_order_number", started["text"])
+        await alice.say("NW-10235")
+        confirm = await alice.say("alice@example.com")
+        assert confirm["text"] == "Start a return for order NW-10235?"
+        assert said("form_abandoned", (await alice.say("no"))["text"])
+        await alice.say("where is my order NW-10234")
+        answer = await alice.say("alice@example.com")
+    assert said("order_status", answer["text"])
+    assert "UPS" in answer["text"]
+    assert "https://www.ups.com/track?tracknum=1Z999AA10123456784" in answer["text"]
+    assert "Expected delivery:" in answer["text"]

@@ -12,22 +12,31 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from chatbot.models import Article, Order, OrderItem
+from classifier.models import Intent
 from recommender.models import Product
 
 HERE = Path(__file__).resolve().parent
 
 
 def articles_load(path: Path = HERE / "articles.yaml") -> int:
+    """Load the help centre and link each article to the intents it answers (an
+    intent not imported yet is created by name; ``import_intents`` fills it)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     with transaction.atomic():
         for row in data["articles"]:
-            Article.objects.update_or_create(
+            article, _ = Article.objects.update_or_create(
                 slug=slugify(row["title"])[:200],
                 defaults={
                     "title": row["title"],
                     "body": row["body"].strip(),
                     "tags": row.get("tags", []),
                 },
+            )
+            article.intents.set(
+                [
+                    Intent.objects.get_or_create(name=name)[0]
+                    for name in row.get("intents", [])
+                ]
             )
     return len(data["articles"])
 

@@ -12,9 +12,13 @@ import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+from chatbot.dialogue.articles import shop_values
+
 if TYPE_CHECKING:
+    from chatbot.dialogue.articles import Passage
     from chatbot.dialogue.shop import Shop
     from chatbot.models import Article, Order
     from classifier.serving import Classification
@@ -57,7 +61,6 @@ class Lookups:
     """
 
     say: Callable[..., str]
-    find_article: Callable[[str], Article | None]
     search_products: Callable[[str], tuple[list[Product], Constraints]]
     recommend_for: Callable[..., list[tuple[Product, str]]]
     shopping_context: Callable[[int | None], tuple[str | None, list[str]]]
@@ -69,6 +72,11 @@ class Lookups:
     now: Callable[[], datetime]
     # The shop's settings (currency, order numbers, hours, return window…).
     shop: Callable[[], Shop]
+    # Answers from the help centre (#13 item 1): the published articles an intent
+    # links to, and the section nearest a question among given articles, or in the
+    # whole help centre with ``among=None`` (``Passage.fits``: close enough).
+    linked_articles: Callable[[str], list[Article]]
+    find_passage: Callable[..., Passage | None]
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,13 @@ class Deciding:
         self.wrong_code: int | None = None
 
     def say(self, key: str, **context: Any) -> str:
+        # Every template may name the shop's settings ({shop.return_window_days}).
+        context.setdefault("shop", self.shop_values)
         return self.lookups.say(key, **context)
+
+    @cached_property
+    def shop_values(self) -> dict[str, str]:
+        return shop_values(self.lookups.shop())
 
     def decision(self, reply: Reply) -> Decision:
         return Decision(

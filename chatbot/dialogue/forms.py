@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chatbot.dialogue import shipping
 from chatbot.dialogue.decision import CodeRequest, Deciding, LookupKeys, OrderAction
 from chatbot.models import Order
 
@@ -68,7 +69,11 @@ def order_context(order: Order) -> dict[str, Any]:
         "status": order.get_status_display().lower(),
         "carrier": order.carrier or "the carrier",
         "tracking_number": order.tracking_number,
-        "eta": order.eta.strftime("%A, %B %-d") if order.eta else "soon",
+        "tracking_url": shipping.tracking_url(order.carrier, order.tracking_number)
+        or "",
+        "eta": shipping.day(order.eta) or "soon",
+        # Carrier, tracking link, delivery date: never a bare status (#13, class 5).
+        "details": shipping.details(order),
     }
 
 
@@ -76,14 +81,16 @@ def order_context(order: Order) -> dict[str, Any]:
 
 
 def finish_status(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
-    return Turn(ctx.say("order_status", order=order_context(order)), done=True)
+    text = ctx.say("order_status", order=order_context(order))
+    return Turn(text, payload=shipping.links(order), done=True)
 
 
 def finish_tracking(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
     if order.status in (Order.Status.SHIPPED, Order.Status.DELIVERED) and (
         order.tracking_number
     ):
-        return Turn(ctx.say("order_tracking", order=order_context(order)), done=True)
+        text = ctx.say("order_tracking", order=order_context(order))
+        return Turn(text, payload=shipping.links(order), done=True)
     return Turn(ctx.say("order_not_shipped_yet", order=order_context(order)), done=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from django.utils import timezone
@@ -9,20 +10,15 @@ from django.utils import timezone
 from chatbot import selectors
 from chatbot.dialogue import limits
 from chatbot.dialogue.decision import CodeCheck, Lookups
-from chatbot.dialogue.knowledge import best_article
+from chatbot.dialogue.knowledge import Answers
 from chatbot.dialogue.responses import say
-from chatbot.models import Article, Order, OrderActionCode, current_shop
+from chatbot.models import Order, OrderActionCode, current_shop
 from recommender import search
 from recommender.models import Interaction
 from recommender.serving import recommend_for
 
 VIEWING_WINDOW = timedelta(minutes=30)
 CART_WINDOW = timedelta(days=1)
-
-
-def find_article(question: str) -> Article | None:
-    found = best_article(question)
-    return found[0] if found else None
 
 
 def find_order(*, number: str, email: str) -> Order | None:
@@ -67,9 +63,12 @@ def shopping_context(customer_id: int | None) -> tuple[str | None, list[str]]:
 
 
 def live_lookups() -> Lookups:
+    # One per reply: the shop's settings are read once, the question is embedded
+    # once, and every answer and search of the reply reuses them.
+    shop = functools.cache(current_shop)
+    answers = Answers(shop=shop)
     return Lookups(
         say=say,
-        find_article=find_article,
         search_products=search.search,
         recommend_for=recommend_for,
         shopping_context=shopping_context,
@@ -78,5 +77,7 @@ def live_lookups() -> Lookups:
         check_code=check_code,
         queue=selectors.queue_estimate,
         now=timezone.now,
-        shop=current_shop,
+        shop=shop,
+        linked_articles=answers.linked_articles,
+        find_passage=answers.find_passage,
     )

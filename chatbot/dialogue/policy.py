@@ -2,12 +2,13 @@
 
     (form in progress?) → the action the intent maps to in ACTIONS
 
-Actions: SAY a canned response, ANSWER from the knowledge base, run a FORM,
-RECOMMEND products, HANDOFF to a person, CLARIFY (top intents close or confidence
-low), FALLBACK (out of scope). Two failed turns in a row hand over to a person, and
-so does frustration (the model's ``frustration`` intent, or a keyword backstop). A
-message with several requests is answered whole or the customer is asked which
-first (``chatbot.dialogue.multi``).
+Actions: SAY a canned response, ANSWER from the knowledge base (the intent's linked
+articles first), run a FORM (a question about its policy is answered first and the
+form offered), RECOMMEND products, HANDOFF to a person, CLARIFY (top intents close
+or confidence low), FALLBACK (out of scope). Two failed turns in a row hand over to
+a person, and so does frustration (the model's ``frustration`` intent, or a keyword
+backstop). A message with several requests is answered whole or the customer is
+asked which first (``chatbot.dialogue.multi``).
 
 ``decide`` is a pure function: the message, the model's classification, the
 conversation's state and read-only lookups in; a ``Decision`` (the reply and its
@@ -21,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chatbot.dialogue import forms, multi
+from chatbot.dialogue import articles, forms, multi, questions
 from chatbot.dialogue.decision import Deciding, Decision, Incoming, Lookups, Reply
 from classifier.serving import Classification
 from recommender.models import Product
@@ -188,6 +189,8 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
             action="say",
         )
     if act is Act.FORM:
+        if asks_about_policy(ctx, argument, text):
+            return answer(ctx, text, classification, offer=argument)
         state["form"] = forms.start(argument, text)
         turn = forms.step(state["form"], text=text, postback=None, ctx=ctx, first=True)
         assert turn is not None
@@ -307,18 +310,85 @@ def form_reply(ctx: Deciding, turn: forms.Turn, c: Classification | None) -> Rep
     return reply(turn.text, c, action="form", **(turn.payload or {}))
 
 
-def answer(ctx: Deciding, text: str, c: Classification) -> Reply:
-    article = ctx.lookups.find_article(text)
-    if article is None:
-        return failed(ctx, ctx.say("fallback"), c)
+def answer(ctx: Deciding, text: str, c: Classification, *, offer: str = "") -> Reply:
+    """Answer from the help centre: quote the section nearest the question, from the
+    intent's own articles first, with the link to the article.
+
+    ``offer``: the form the question is about (``return``, ``cancel``); the policy
+    is answered first and the form offered as a button (class 5 of #13).
+    """
+    passage = help_centre_passage(ctx, text, c.intent)
+    lead = policy_lead(ctx, text, offer=offer)
+    buttons = [OFFERS[offer] | {"payload": {"intent": c.intent}}] if offer else []
+    if passage is None:
+        if offer and not lead:  # no article says it: the policy in a sentence
+            lead = ctx.say(f"{offer}_policy")
+        if not lead:
+            return failed(ctx, ctx.say("fallback"), c)
+        tried(ctx.state, f"policy {offer}")
+        return reply(lead, c, action="answer", quick_replies=buttons)
+    article = passage.article
     tried(ctx.state, f"article {article.slug}")
     intro = ctx.say("kb_answer_intro", article={"title": article.title})
-    return reply(
-        f"{intro}\n\n{article.body.strip()}",
-        c,
-        action="answer",
-        article={"title": article.title, "url": article.get_absolute_url()},
-    )
+    quoted = articles.quote(passage, ctx.lookups.shop())
+    payload: dict[str, Any] = {
+        "article": {"title": article.title, "url": article.get_absolute_url()}
+    }
+    if buttons:
+        payload["quick_replies"] = buttons
+    text = "\n\n".join(filter(None, [lead, intro, quoted]))
+    return reply(text, c, action="answer", **payload)
+
+
+# Buttons offering the form a policy question was about.
+OFFERS: dict[str, dict[str, Any]] = {
+    "return": {"title": "Start a return"},
+    "cancel": {"title": "Cancel an order"},
+    "refund": {"title": "Check my refund"},
+}
+
+
+def help_centre_passage(
+    ctx: Deciding, text: str, intent: str
+) -> articles.Passage | None:
+    """The intent's linked articles first; the whole help centre only when none of
+    them fits. A linked article that fits loosely still beats no answer."""
+    linked = ctx.lookups.linked_articles(intent)
+    passage = ctx.lookups.find_passage(text, among=linked) if linked else None
+    if passage is None or not passage.fits:
+        anywhere = ctx.lookups.find_passage(text, among=None)
+        if anywhere is not None and anywhere.fits:
+            return anywhere
+    return passage
+
+
+def policy_lead(ctx: Deciding, text: str, *, offer: str) -> str:
+    """What a question about returns is told first: the window, from the shop's
+    settings, and whether the time the customer mentions is within it."""
+    if offer != "return":
+        return ""
+    days, said_as = questions.elapsed_days(text), questions.duration_words(text)
+    if days is None or said_as is None:
+        return ctx.say("return_window")
+    in_time = days <= ctx.lookups.shop().return_window_days
+    key = "return_window_in_time" if in_time else "return_window_too_late"
+    return ctx.say(key, elapsed=said_as)
+
+
+def answers_from_help_centre(intent: str) -> bool:
+    """Whether questions of ``intent`` are answered from articles: the informational
+    intents, and those whose form a policy question is asked about (returns)."""
+    act, argument = ACTIONS.get(intent, DEFAULT_ACTION)
+    return act is Act.ANSWER or (act is Act.FORM and argument in OFFERS)
+
+
+def asks_about_policy(ctx: Deciding, form: str, text: str) -> bool:
+    """A question about what the form's policy allows ("can I still return it after
+    three weeks?"), not a request to run it; a button always runs it."""
+    if form not in OFFERS or ctx.incoming.postback:
+        return False
+    pattern = ctx.lookups.shop().order_number_re
+    return questions.asks_about_policy(text, order_number=pattern)
 
 
 def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:

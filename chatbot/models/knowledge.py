@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from chatbot.dialogue.articles import Section, sections
 from ml.models import EmbeddedModel
 
 
@@ -15,6 +16,14 @@ class Article(EmbeddedModel):
     body = models.TextField()
     tags = models.JSONField(default=list, blank=True, help_text='e.g. ["shipping"]')
     published = models.BooleanField(default=True)
+    intents = models.ManyToManyField(
+        "classifier.Intent",
+        related_name="articles",
+        blank=True,
+        help_text="The intents this article answers. A confident question of one "
+        "of them is answered from its articles first (the section nearest the "
+        "question), and from the whole help centre only when none fits.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta(EmbeddedModel.Meta):
@@ -22,6 +31,10 @@ class Article(EmbeddedModel):
 
     def __str__(self) -> str:
         return self.title
+
+    def sections(self) -> list[Section]:
+        """The parts of the body the bot quotes on their own."""
+        return sections(self.body)
 
     def get_absolute_url(self) -> str:
         return f"/help/{self.slug}/"

@@ -12,7 +12,7 @@ import dataclasses
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 
 from chatbot.dialogue import limits
 from chatbot.dialogue import shop as shop_settings
+from chatbot.dialogue.articles import Passage
 from chatbot.dialogue.decision import (
     CodeCheck,
     CodeRequest,
@@ -93,6 +94,8 @@ class Shop:
 
     orders: list[Order] = field(default_factory=list)
     articles: list[Article] = field(default_factory=list)
+    # Intent → slugs of the articles linked to it.
+    links: dict[str, list[str]] = field(default_factory=dict)
     products: list[Product] = field(default_factory=list)
     picks: list[tuple[Product, str]] = field(default_factory=list)
     agents_online: int = 1
@@ -108,7 +111,6 @@ class Shop:
             say=lambda key, **context: fill(
                 random.Random(0).choice(defaults()[key]), context
             ),
-            find_article=self.find_article,
             search_products=self.search_products,
             recommend_for=lambda **kwargs: list(self.picks),
             shopping_context=lambda customer_id: (self.viewing, []),
@@ -122,6 +124,8 @@ class Shop:
             ),
             now=lambda: NOW,
             shop=lambda: self.settings,
+            linked_articles=self.linked_articles,
+            find_passage=self.find_passage,
         )
 
     def find_order(self, *, number: str, email: str) -> Order | None:
@@ -180,12 +184,36 @@ class Shop:
         """The code in the customer's mailbox (the latest mailed)."""
         return self.mailed[-1].code
 
-    def find_article(self, question: str) -> Article | None:
+    def linked_articles(self, intent: str) -> list[Article]:
+        slugs = self.links.get(intent, [])
+        return [a for a in self.articles if a.slug in slugs]
+
+    def find_passage(
+        self, question: str, *, among: list[Article] | None
+    ) -> Passage | None:
+        """Words instead of embeddings: an article fits when one of its tags is in
+        the question; of the fitting articles (or all, if none fits), the section
+        sharing the most longer words with the question is quoted."""
         words = set(re.findall(r"\w+", question.lower()))
-        return next(
-            (a for a in self.articles if words & set(a.tags)),
-            None,
-        )
+        searched = self.articles if among is None else among
+        fitting = [a for a in searched if words & set(a.tags)]
+        scored = [
+            (
+                len(
+                    {w for w in words if len(w) > 3}
+                    & set(re.findall(r"\w+", s.text.lower()))
+                ),
+                a,
+                s,
+            )
+            for a in fitting or searched
+            for s in a.sections()
+        ]
+        if not scored:
+            return None
+        shared, article, section = max(scored, key=lambda row: row[0])
+        fits = bool(fitting)
+        return Passage(article, section, 1 / (1 + shared), fits)
 
     def search_products(self, text: str) -> tuple[list[Product], Constraints]:
         constraints = parse_constraints(text)
@@ -822,6 +850,214 @@ def test_a_turn_that_gets_somewhere_clears_the_failed_turns(shop):
     assert answered.state["failed_turns"] == 0
 
 
+# --- answers from the intent's own articles (#13 item 1, classes 1 and 5) ----------
+
+WARRANTY = Article(
+    title="What does the 2-year warranty cover?",
+    slug="warranty",
+    tags=["warranty"],
+    body="""Every product comes with a 2-year warranty from the delivery date. It
+covers defects in materials and workmanship, such as a zipper that breaks under
+normal use or a device that stops working.
+
+The warranty doesn't cover normal wear and tear, accidents, misuse or improper
+care, such as washing a down jacket too hot.
+
+To claim it, send us your order number and photos of the defect. We repair or
+replace the item, or refund it if neither is possible.""",
+)
+RETURNS = Article(
+    title="What is your return policy?",
+    slug="return-policy",
+    tags=["returns"],
+    body="""You can return most items within {shop.return_window_days} days of
+delivery for a refund or an exchange, unused and with their tags.
+
+Shipping is free on orders over {shop.free_shipping_threshold}; return labels
+cost $6.95 and come out of the refund.
+
+Final-sale items, gift cards and opened beauty products can't be returned. Our
+team answers return questions {shop.hours}.""",
+)
+CANCELLING = Article(
+    title="Can I cancel my order?",
+    slug="cancel",
+    tags=["cancel"],
+    body="""You can cancel an order until it ships, usually within an hour of
+ordering. Ask in the chat with your order number and email.
+
+Cancelled orders are not charged: the payment hold is released at once, though
+your bank may take a few days to show it.
+
+If your order has already shipped, it can't be cancelled, but you can return it
+within {shop.return_window_days} days of delivery.""",
+)
+
+
+@pytest.fixture
+def help_centre(shop: Shop) -> Shop:
+    """The shop with long articles linked to the intents they answer."""
+    shop.articles += [WARRANTY, RETURNS, CANCELLING]
+    shop.links = {
+        "warranty": ["warranty"],
+        "return_item": ["return-policy"],
+        "cancel_order": ["cancel"],
+    }
+    return shop
+
+
+def test_a_confident_intent_answers_from_its_linked_article(help_centre):
+    # No word of the question is a tag of any article: searching alone finds none.
+    question = "my headphones stopped working after 8 months, is that covered?"
+    answer = Chat(help_centre).turn(question, reading("warranty", 0.99))
+    assert not said("fallback", answer.reply.text)
+    assert said("kb_answer_intro", answer.reply.text, within=True)
+    assert answer.reply.payload["article"] == {
+        "title": "What does the 2-year warranty cover?",
+        "url": "/help/warranty/",
+    }
+    assert answer.state["failed_turns"] == 0
+
+
+def test_a_link_that_does_not_fit_falls_back_to_the_whole_help_centre(help_centre):
+    # Read as warranty, but the words are about delivery: the shipping article
+    # fits, the linked warranty article does not.
+    answer = Chat(help_centre).turn(
+        "how long does delivery take?", reading("warranty", 0.9)
+    )
+    assert answer.reply.payload["article"]["url"] == "/help/shipping-times/"
+    assert "3 to 5 working days" in answer.reply.text
+
+
+def test_a_linked_article_that_fits_loosely_still_beats_no_answer(help_centre):
+    answer = Chat(help_centre).turn("it broke", reading("warranty", 0.97))
+    assert answer.reply.payload["article"]["url"] == "/help/warranty/"
+    assert not said("fallback", answer.reply.text)
+
+
+def test_an_intent_without_a_link_searches_the_whole_help_centre(help_centre):
+    answer = Chat(help_centre).turn(
+        "how long does delivery take?", reading("shipping_time")
+    )
+    assert answer.reply.payload["article"]["url"] == "/help/shipping-times/"
+
+
+def test_it_quotes_the_section_nearest_the_question_not_the_whole_article(
+    help_centre,
+):
+    answer = Chat(help_centre).turn(
+        "what is not covered, is washing damage normal wear?",
+        reading("warranty", 0.98),
+    )
+    text = answer.reply.text
+    assert "washing a down jacket too hot" in text
+    assert "zipper that breaks" not in text
+    assert "photos of the defect" not in text
+    assert answer.reply.payload["article"]["url"] == "/help/warranty/"
+
+
+def test_articles_say_the_shops_settings_as_they_are_now(help_centre):
+    help_centre.links["store_policy_general"] = ["return-policy"]
+    question = "returns: what does the label cost, and is shipping free?"
+    before = Chat(help_centre).turn(question, reading("store_policy_general"))
+    assert "Shipping is free on orders over $50;" in before.reply.text
+    assert "{shop." not in before.reply.text
+    help_centre.settings = dataclasses.replace(
+        help_centre.settings, currency="EUR", free_shipping_threshold=Decimal("60")
+    )
+    after = Chat(help_centre).turn(question, reading("store_policy_general"))
+    assert "Shipping is free on orders over €60;" in after.reply.text
+
+
+def test_a_return_policy_question_is_answered_before_a_return_is_offered(
+    help_centre,
+):
+    alice = Chat(help_centre)
+    answer = alice.turn(
+        "Can I still return something I bought three weeks ago?",
+        reading("return_item", 0.98),
+    )
+    assert "form" not in answer.state
+    assert said("return_window_in_time", answer.reply.text.split("\n\n")[0])
+    assert "30 days" in answer.reply.text and "three weeks" in answer.reply.text
+    assert answer.reply.payload["article"]["url"] == "/help/return-policy/"
+    button = answer.reply.payload["quick_replies"][0]
+    assert button == {"title": "Start a return", "payload": {"intent": "return_item"}}
+    started = alice.turn(
+        button["title"], reading("return_item", 1.0), postback=button["payload"]
+    )
+    assert said("ask_order_number", started.reply.text)
+    assert started.state["form"]["name"] == "return"
+
+
+def test_the_return_window_comes_from_the_shop_settings(help_centre):
+    help_centre.settings = dataclasses.replace(
+        help_centre.settings, return_window_days=14
+    )
+    answer = Chat(help_centre).turn(
+        "can i still send back a jacket i got three weeks ago??",
+        reading("return_item"),
+    )
+    assert said("return_window_too_late", answer.reply.text.split("\n\n")[0])
+    assert "14 days" in answer.reply.text and "30 days" not in answer.reply.text
+
+
+def test_how_long_to_send_back_is_a_question_not_a_return(help_centre):
+    for question in ("how long do I have to send stuff back", "whats ur return policy"):
+        answer = Chat(help_centre).turn(question, reading("return_item"))
+        assert said("return_window", answer.reply.text.split("\n\n")[0]), question
+        assert "form" not in answer.state
+
+
+def test_returning_a_named_order_still_starts_the_form(help_centre):
+    answer = Chat(help_centre).turn("I want to return NW-10235", reading("return_item"))
+    assert said("ask_order_email", answer.reply.text)
+    assert answer.state["form"]["slots"] == {"order_number": "NW-10235"}
+
+
+def test_a_cancel_question_is_answered_and_the_cancellation_offered(help_centre):
+    answer = Chat(help_centre).turn(
+        "can I still cancel after it already shipped?", reading("cancel_order")
+    )
+    assert "form" not in answer.state
+    assert "already shipped, it can't be cancelled" in answer.reply.text
+    assert "30 days" in answer.reply.text
+    assert answer.reply.payload["quick_replies"] == [
+        {"title": "Cancel an order", "payload": {"intent": "cancel_order"}}
+    ]
+    asked = Chat(help_centre).turn("please cancel my order", reading("cancel_order"))
+    assert said("ask_order_number", asked.reply.text)
+
+
+def test_order_status_says_carrier_tracking_link_and_delivery_date(shop):
+    shop.orders[0].eta = date(2026, 6, 17)
+    alice = Chat(shop)
+    alice.turn("where is my order NW-10234", reading("order_status"))
+    reply = alice.turn("alice@example.com", None).reply
+    answer = reply.text
+    assert said("order_status", answer)
+    assert "UPS" in answer
+    assert "https://www.ups.com/track?tracknum=1Z999AA10123456784" in answer
+    assert "Wednesday, June 17" in answer
+    assert reply.payload["links"] == [
+        {
+            "title": "Track your parcel with UPS",
+            "url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+        }
+    ]
+
+
+def test_order_status_of_an_unshipped_or_delivered_order_says_what_it_holds(shop):
+    carla = Chat(shop)
+    carla.turn("status of NW-10238 please", reading("order_status"))
+    unshipped = carla.turn("carla@example.com", None).reply.text
+    assert "hasn't shipped yet" in unshipped and "tracking number" in unshipped
+    alice = Chat(shop)
+    alice.turn("where's NW-10235", reading("order_status"))
+    delivered = alice.turn("alice@example.com", None).reply.text
+    assert "delivered on Wednesday, June 10" in delivered
+
+
 # --- frustration and handoff (business hours, agents online) -----------------------
 
 
@@ -1035,3 +1271,16 @@ def test_a_greeting_beside_a_request_is_not_a_second_request(shop):
     )
     assert "Standard delivery takes 3 to 5 working days." in decision.reply.text
     assert not said("greeting", decision.reply.text, within=True)
+
+
+def test_a_refund_question_without_an_article_says_the_policy_and_offers_a_check(
+    shop,
+):
+    answer = Chat(shop).turn(
+        "how long do refunds usually take", reading("refund_status")
+    )
+    assert "form" not in answer.state
+    assert said("refund_policy", answer.reply.text)
+    assert answer.reply.payload["quick_replies"] == [
+        {"title": "Check my refund", "payload": {"intent": "refund_status"}}
+    ]

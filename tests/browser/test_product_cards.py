@@ -1,4 +1,4 @@
-"""Product cards in the widget, and the click they record."""
+"""Product cards and links in the widget, and the click they record."""
 
 from __future__ import annotations
 
@@ -61,3 +61,20 @@ def test_the_demo_shop_records_a_product_view_and_an_add_to_cart(live_stack, pag
     assert set(Interaction.objects.values_list("product__sku", flat=True)) == {
         "OUT-900"
     }
+
+
+def test_an_order_status_links_to_the_carriers_tracking_page(
+    live_stack, active_intent_model, page
+):
+    page.goto(live_stack.url + "/")
+    page.get_by_test_id("concierge-launcher").click()
+    bot = page.locator("[data-testid=concierge-message][data-sender=bot]")
+    for count, text in enumerate(["where is my order NW-10234", "alice@example.com"]):
+        page.get_by_test_id("concierge-input").fill(text)
+        page.get_by_test_id("concierge-send").click()
+        expect(bot).to_have_count(count + 1)
+    link = page.get_by_test_id("concierge-link")
+    expect(link).to_have_text("Track your parcel with UPS")
+    expect(link).to_have_attribute(
+        "href", "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+    )

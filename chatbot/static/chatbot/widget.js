@@ -1204,6 +1204,12 @@
       const payload = isPlainObject(f.payload) ? f.payload : {};
       const article = isPlainObject(payload.article) ? renderArticle(payload.article) : null;
       if (article) row.append(article);
+      if (Array.isArray(payload.links)) {
+        for (const link of payload.links) {
+          const line = isPlainObject(link) ? renderLink(link) : null;
+          if (line) row.append(line);
+        }
+      }
       if (Array.isArray(payload.cards) && payload.cards.length) row.append(renderCards(payload.cards));
       if (Array.isArray(payload.quick_replies) && payload.quick_replies.length) {
         const qr = renderQuickReplies(payload.quick_replies);
@@ -1244,6 +1250,18 @@
       if (href) line.append(h("a", { href, target: "_blank", rel: "noopener noreferrer", text: title }));
       else line.append(title);
       return line;
+    }
+
+    /** A link the reply points to (a parcel's tracking page): title, safe URL. */
+    function renderLink(link) {
+      const href = safeLinkUrl(link.url);
+      const title = str(link.title) || str(link.url);
+      if (!href || !title) return null;
+      return h(
+        "div",
+        { class: "source" },
+        h("a", { href, target: "_blank", rel: "noopener noreferrer", "data-testid": "concierge-link", text: title }),
+      );
     }
 
     function renderQuickReplies(replies) {
