@@ -246,7 +246,7 @@ def test_a_setting_changed_in_the_admin_changes_the_answer(
         )
         return decision.reply.text
 
-    assert "nothing on orders over $50" in answer()
+    assert "nothing on orders over $75" in answer()
     client.force_login(superbob)
     saved = client.post(
         reverse("admin:chatbot_shopsettings_change", args=[ShopSettings.load().pk]),

@@ -59,15 +59,20 @@ class Shop:
             when shipping is never free.
     """
 
+    # The defaults are the demo shop's (Northwind Outfitters, New York); a real shop
+    # changes them in the admin.
     name: str = "Northwind"
     currency: str = "USD"
     order_number_pattern: str = r"NW-\d{5}"
-    timezone: str = "UTC"
+    timezone: str = "America/New_York"
     opening_hours: Mapping[str, str] = field(
-        default_factory=lambda: {day: "09:00-17:00" for day in WEEKDAYS[:5]}
+        default_factory=lambda: {
+            **{day: "09:00-18:00" for day in WEEKDAYS[:5]},
+            "sat": "10:00-16:00",
+        }
     )
     return_window_days: int = 30
-    free_shipping_threshold: Decimal | None = Decimal("50")
+    free_shipping_threshold: Decimal | None = Decimal("75")
 
     @cached_property
     def order_number_re(self) -> re.Pattern[str]:

@@ -104,7 +104,10 @@ class Shop:
     waits: dict[str, int] = field(default_factory=dict)
     mailed: list[MailedCode] = field(default_factory=list)
     looked_up: list[tuple[str, str]] = field(default_factory=list)
-    settings: shop_settings.Shop = field(default_factory=shop_settings.Shop)
+    # Open at NOW (a Monday noon, UTC): handoffs meet the team, not the night.
+    settings: shop_settings.Shop = field(
+        default_factory=lambda: shop_settings.Shop(timezone="UTC")
+    )
 
     def lookups(self) -> Lookups:
         return Lookups(
@@ -960,7 +963,7 @@ def test_articles_say_the_shops_settings_as_they_are_now(help_centre):
     help_centre.links["store_policy_general"] = ["return-policy"]
     question = "returns: what does the label cost, and is shipping free?"
     before = Chat(help_centre).turn(question, reading("store_policy_general"))
-    assert "Shipping is free on orders over $50;" in before.reply.text
+    assert "Shipping is free on orders over $75;" in before.reply.text
     assert "{shop." not in before.reply.text
     help_centre.settings = dataclasses.replace(
         help_centre.settings, currency="EUR", free_shipping_threshold=Decimal("60")
