@@ -9,7 +9,7 @@ handful of read-only functions, so the whole decision table runs without a datab
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from chatbot.dialogue.shop import Shop
     from chatbot.models import Article, Order
     from recommender.models import Product
-    from recommender.search import Constraints
+    from recommender.search import Found
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,9 @@ class Lookups:
 
     say: Callable[..., str]
     find_article: Callable[[str], Article | None]
-    search_products: Callable[[str], tuple[list[Product], Constraints]]
+    # (text, *, constraints=None, currency) → Found: the products for a message
+    # (or for constraints a follow-up refined), else the nearest alternatives.
+    search_products: Callable[..., Found]
     recommend_for: Callable[..., list[tuple[Product, str]]]
     shopping_context: Callable[[int | None], tuple[str | None, list[str]]]
     find_order: Callable[..., Order | None]
@@ -62,6 +64,10 @@ class Lookups:
     now: Callable[[], datetime]
     # The shop's settings (currency, order numbers, hours, return window…).
     shop: Callable[[], Shop]
+    # The products with these SKUs, in that order (the cards shown earlier).
+    find_products: Callable[[Sequence[str]], list[Product]] = lambda skus: []
+    # The catalog product a message names ("is the Ridge boot in stock"), if any.
+    product_named: Callable[[str], Product | None] = lambda text: None
 
 
 @dataclass(frozen=True)

@@ -79,4 +79,6 @@ def live_lookups() -> Lookups:
         queue=selectors.queue_estimate,
         now=timezone.now,
         shop=current_shop,
+        find_products=search.products_by_sku,
+        product_named=search.product_named,
     )
