@@ -195,7 +195,8 @@ NOT_A_PRICE = re.compile(
 SIZE_BEFORE = re.compile(r"(?:\bsize|\beu|\buk|\bus)\s*$", re.IGNORECASE)
 # The words just before an amount, and just after it, that say which bound it is.
 MAX_BEFORE = re.compile(
-    r"(?:\bunder|\bbelow|\bless than|\bcheaper than|\blower than|\bmax(?:imum)?|"
+    r"(?:\bunder|\bbelow|(?<!no )(?<!not )\bless than|\bcheaper than|"
+    r"\blower than|\bmax(?:imum)?|"
     r"\bat most|\bup ?to|\bno more than|\bnot more than|\bno higher than|"
     r"\bnot over|\bnot above|\bwithin|<|\bbudget(?: is| of|:)?|\bonly have|"
     r"\bspend(?:ing)?(?: up to)?|\bafford|\bnothing (?:over|above|more than)|"
@@ -209,7 +210,8 @@ AROUND_BEFORE = re.compile(
     re.IGNORECASE,
 )
 MIN_BEFORE = re.compile(
-    r"(?:\bover|\babove|\bmore than|\bat least|\bmin(?:imum)?|\bstarting (?:at|from)|"
+    r"(?:\bover|\babove|(?<!no )(?<!not )\bmore than|\bat least|\bmin(?:imum)?|"
+    r"\bstarting (?:at|from)|"
     r"\bupwards of|>|\bno less than|\bnot less than)\s*$",
     re.IGNORECASE,
 )
@@ -296,6 +298,12 @@ SIZE_PATTERNS = (
         re.IGNORECASE,
     ),
     re.compile(r"\b(xxxl|xxl|xl|xxs|xs)\b", re.IGNORECASE),
+    # "does it come in 44", "have them in a 9.5": a shoe size after "come in".
+    re.compile(
+        r"\b(?:comes?|have (?:it|them|those|these)|available|get (?:it|them))\s+"
+        r"in\s+(?:an?\s+|size\s+)?(\d{1,2}(?:\.5)?)\b(?!\s*(?:%|colou?rs?|styles?))",
+        re.IGNORECASE,
+    ),
 )
 MATERIALS = (
     "leather",
@@ -707,7 +715,14 @@ def closest_first(
     target = constraints.around or constraints.max_price or constraints.min_price
     if target is None:
         return list(products)
-    return sorted(products, key=lambda p: abs(p.price - target))
+    # A price in another currency is no nearer for its number: those go last.
+    return sorted(
+        products,
+        key=lambda p: (
+            p.currency.upper() != constraints.currency,
+            abs(p.price - target),
+        ),
+    )
 
 
 def filtered(constraints: Constraints) -> QuerySet[Product]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from chatbot.dialogue.forms import OrderNumbers
-from recommender.search import read_colours, read_sizes, words_to_digits
+from recommender.search import SOLD_OUT_OK, read_colours, read_sizes, words_to_digits
 
 Kind = Literal["cheaper", "more", "refine", "pick", "sizes", "colours", "stock"]
 
@@ -61,6 +61,13 @@ ASKS = re.compile(
 )
 WHICH_SIZES = re.compile(r"\b(?:what|which|available|all the)\s+sizes?\b", re.I)
 WHICH_COLOURS = re.compile(r"\b(?:what|which|other|available)\s+colou?rs?\b", re.I)
+# "Is the Ridge boot in stock?", "do you still have the parka", "any left?"
+STOCK_QUESTION = re.compile(
+    r"\b(?:is|are|do you (?:still )?have|have you (?:still )?got|got|any)\b"
+    r"[^.!?]*\b(?:in stock|instock|available|sold out|out of stock|left)\b"
+    r"|\bstill available\b|\bany left\b",
+    re.IGNORECASE,
+)
 STOCK = re.compile(
     r"\b(?:in stock|instock|sold out|out of stock|available|availability|any left|"
     r"(?:have|got) (?:it|any|them|one)(?: left| in stock)?\??$|still (?:there|have))",
@@ -95,7 +102,7 @@ def detect(text: str) -> FollowUp | None:
     about_one = pick is not None or bool(IT.search(text))
     sizes, colours = read_sizes(digits), read_colours(text)
     short = len(re.findall(r"\w+", text)) <= SHORT
-    if STOCK.search(text):
+    if STOCK.search(text) and not SOLD_OUT_OK.search(text):
         return FollowUp("stock", position, about_one=about_one)
     if WHICH_SIZES.search(text) or (sizes and (about_one or ASKS.search(text))):
         return FollowUp("sizes", position, sizes=sizes, about_one=about_one)

@@ -103,7 +103,13 @@ class OrderNumbers:
                 continue
             piece, i = piece + char, i + 1
         pieces.append(piece)
-        kept = [(p, s) for p, s in zip(pieces, ["", *separators], strict=True) if p]
+        kept = []
+        for part, separator in zip(pieces, ["", *separators], strict=True):
+            # "ORD\\d{6}": the letters and the digits may come apart too ("ord 410234").
+            if split := re.fullmatch(r"([A-Za-z]+)((?:\\d|\[).*)", part):
+                kept += [(split.group(1), separator), (split.group(2), "")]
+            elif part:
+                kept.append((part, separator))
         return OrderNumbers(
             pattern,
             tuple(p for p, _ in kept),

@@ -13,10 +13,10 @@ effects) out. It writes nothing; ``chatbot.services.bot_reply`` applies it.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -341,7 +341,9 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
         if picks:
             remember_cards(ctx, [p for p, _ in picks])
             return reply(ctx.say("recommend_intro"), c, cards=cards(picks))
-    if followups.STOCK.search(text) and (named := ctx.lookups.product_named(text)):
+    if followups.STOCK_QUESTION.search(text) and (
+        named := ctx.lookups.product_named(text)
+    ):
         # "Is the Ridge boot in stock?": a yes or no about that product.
         return about_product(ctx, named, followups.FollowUp("stock"), c)
     found = ctx.lookups.search_products(text, currency=ctx.lookups.shop().currency)
@@ -390,7 +392,7 @@ def remember_cards(
         text, constraints = search
         ctx.state["last_search"] = {
             "text": text,
-            "constraints": replace(constraints, exclude=[]).to_state(),
+            "constraints": dataclasses.replace(constraints, exclude=[]).to_state(),
         }
 
 
@@ -501,15 +503,15 @@ def about_cards(
     ):
         picked = shown[follow_up.position]
     focused = next((p for p in shown if p.sku == state.get("focus")), None)
-    product = (
-        picked
-        or best_named(text, shown)
-        or (focused if follow_up.about_one or focused else None)
-        or (shown[0] if len(shown) == 1 else None)
-    )
     kind = follow_up.kind
-    if kind == "stock" and product is None:
-        product = ctx.lookups.product_named(text)
+    product = picked or best_named(text, shown)
+    if product is None and kind == "stock":
+        product = ctx.lookups.product_named(text)  # a product not on the cards
+    product = product or focused or (shown[0] if len(shown) == 1 else None)
+    if kind == "refine" and focused is not None and product is focused:
+        # Talking about one product: "and in 46?" asks about it, not for others.
+        kind = "sizes" if follow_up.sizes else "colours"
+        follow_up = dataclasses.replace(follow_up, kind=kind)
     if kind in ("pick", "stock") or (
         kind in ("sizes", "colours") and product is not None
     ):
