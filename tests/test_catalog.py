@@ -322,7 +322,8 @@ def test_search_names_the_constraint_it_could_not_meet(shoes):
 def test_it_finds_the_product_a_question_names(shoes):
     from recommender.search import product_named
 
-    assert product_named("is the sprint runner in stock?").sku == "S-2"
+    named = product_named("is the sprint runner in stock?")
+    assert named is not None and named.sku == "S-2"
     assert product_named("is it in stock?") is None
 
 

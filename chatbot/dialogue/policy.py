@@ -440,10 +440,34 @@ def route(ctx: Deciding, c: Classification | None, text: str) -> Reply | None:
         and not switching_away(c)
         and (follow_up := followups.detect(text))
     ):
-        routed = about_cards(ctx, follow_up, c, text=text)
+        routed = followed_up(ctx, follow_up, c, text=text)
     if routed is not None and not ctx.turn_failed:
         ctx.state["failed_turns"] = 0
     return routed
+
+
+def followed_up(
+    ctx: Deciding, follow_up: followups.FollowUp, c: Classification | None, *, text: str
+) -> Reply | None:
+    """The reply to a follow-up, recorded as the product request it continues,
+    not as whatever the model made of "in red?" out of context."""
+    answered = about_cards(ctx, follow_up, c, text=text)
+    if answered is not None:
+        answered.intent = FOLLOW_UP_INTENTS[follow_up.kind]
+        answered.confidence = answered.model_version_id = None
+        answered.payload["follow_up"] = follow_up.kind
+    return answered
+
+
+FOLLOW_UP_INTENTS = {
+    "cheaper": "product_recommendation",
+    "more": "product_recommendation",
+    "refine": "product_recommendation",
+    "pick": "product_availability",
+    "sizes": "product_availability",
+    "colours": "product_availability",
+    "stock": "product_availability",
+}
 
 
 def switching_away(c: Classification | None) -> bool:

@@ -205,7 +205,12 @@ def test_anything_cheaper_shows_only_cheaper_products_of_the_same_search(shop):
     assert said("recommend_refined", cheaper.reply.text)
     assert "cheaper than $49" in cheaper.reply.text
     assert skus(cheaper) == ["SHO-106"]  # SHO-104 is cheaper too, but sold out
-    assert cheaper.reply.intent == "greeting"  # the reading it answers is kept
+    # Recorded as the product request it continues, not as the model's guess.
+    assert (cheaper.reply.intent, cheaper.reply.confidence) == (
+        "product_recommendation",
+        None,
+    )
+    assert cheaper.reply.payload["follow_up"] == "cheaper"
 
 
 def test_nothing_cheaper_is_said_without_showing_dearer_cards(shop):
