@@ -388,6 +388,7 @@ def remember_cards(
     """Keep the cards shown (in order) and the search behind them for follow-ups."""
     ctx.state["cards"] = [p.sku for p in products]
     ctx.state.pop("focus", None)
+    ctx.state.pop("last_search", None)
     if search is not None:
         text, constraints = search
         ctx.state["last_search"] = {
