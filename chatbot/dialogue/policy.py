@@ -274,6 +274,7 @@ def form_reply(
     tried(state, f"form {form.get('name')}")
     if turn.done:
         state["last_form"] = state.pop("form", None)
+        state.pop("dropped_form", None)  # one left earlier is history now
     if turn.handoff:
         return handoff(
             ctx,
