@@ -302,6 +302,13 @@ CHAT_THROTTLE = (
 CUSTOMER_TOKEN_MAX_AGE = env_int(
     "CUSTOMER_TOKEN_MAX_AGE", 30 * 24 * 60 * 60, minimum=60
 )
+# An agent's reply to a customer who left an email is emailed to them too, with a
+# link back to the conversation: SHOP_URL (a page with the chat widget) plus a signed
+# token, valid for CONVERSATION_LINK_MAX_AGE seconds.
+SHOP_URL = env_str("SHOP_URL", "http://localhost:8000/")
+CONVERSATION_LINK_MAX_AGE = env_int(
+    "CONVERSATION_LINK_MAX_AGE", 7 * 24 * 60 * 60, minimum=60
+)
 # --- Rate limits --------------------------------------------------------------
 # What one busy shopper's connection may send in a window of this many seconds, per
 # frame type ("frames": every frame, read or not). A client address may send

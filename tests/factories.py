@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from chatbot.dialogue.shop import WEEKDAYS
 from chatbot.models import (
     AgentPresence,
     Article,
@@ -23,6 +24,7 @@ from chatbot.models import (
     Order,
     OrderItem,
     ReturnRequest,
+    ShopSettings,
 )
 from classifier.models import Intent, TrainingExample
 from ml.models import ModelVersion
@@ -211,3 +213,17 @@ class ModelVersionFactory(DjangoModelFactory[ModelVersion]):
     version = factory.Sequence(lambda n: n + 1)
     artifact_path = ""
     sha256 = ""
+
+
+def shop_hours(hours: dict[str, str], *, timezone: str = "UTC") -> ShopSettings:
+    """Set the shop's opening hours (the one settings row), e.g. every day all day
+    with ``{day: "00:00-24:00" for day in WEEKDAYS}``."""
+    settings = ShopSettings.load()
+    settings.opening_hours = hours
+    settings.timezone = timezone
+    settings.save()
+    return settings
+
+
+ALWAYS_OPEN = {day: "00:00-24:00" for day in WEEKDAYS}
+NEVER_OPEN: dict[str, str] = {}
