@@ -63,7 +63,8 @@ WHICH_SIZES = re.compile(r"\b(?:what|which|available|all the)\s+sizes?\b", re.I)
 WHICH_COLOURS = re.compile(r"\b(?:what|which|other|available)\s+colou?rs?\b", re.I)
 # "Is the Ridge boot in stock?", "do you still have the parka", "any left?"
 STOCK_QUESTION = re.compile(
-    r"\b(?:is|are|do you (?:still )?have|have you (?:still )?got|got|any)\b"
+    r"\b(?:is|are|do (?:you|u|ya) (?:still )?have|have (?:you|u) (?:still )?got|"
+    r"got|any)\b"
     r"[^.!?]*\b(?:in stock|instock|available|sold out|out of stock|left)\b"
     r"|\bstill available\b|\bany left\b",
     re.IGNORECASE,

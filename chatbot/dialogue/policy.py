@@ -484,6 +484,17 @@ def route(ctx: Deciding, c: Classification | None, text: str) -> Reply | None:
         and (follow_up := followups.detect(text))
     ):
         routed = followed_up(ctx, follow_up, c, text=text)
+    elif (
+        followups.STOCK_QUESTION.search(text)
+        and not switching_away(c)
+        and (named := ctx.lookups.product_named(text))
+    ):
+        # "Do you have the glacier sunglasses in stock?": a yes or no about the
+        # product it names, whatever intent the model reads into it.
+        routed = about_product(ctx, named, followups.FollowUp("stock"), c)
+        routed.intent, routed.confidence = "product_availability", None
+        routed.model_version_id = None
+        routed.payload["follow_up"] = "stock"
     if routed is not None and not ctx.turn_failed:
         ctx.state["failed_turns"] = 0
     return routed

@@ -281,6 +281,15 @@ def test_is_the_x_in_stock_without_cards_answers_about_x(shop):
     assert "cards" not in answer.reply.payload
 
 
+def test_a_stock_question_naming_a_product_is_answered_whatever_the_intent(shop):
+    answer = Chat(shop).turn(
+        "do u have the sprint lite running shoes in stock??", reading("oos", 0.8)
+    )
+    assert said("product_sold_out", answer.reply.text)
+    assert "Sprint Lite Running Shoes" in answer.reply.text
+    assert answer.reply.intent == "product_availability"
+
+
 def test_a_follow_up_needs_cards_to_follow(shop):
     alice = Chat(shop)
     answer = alice.turn("the second one", reading("oos", 0.9))
