@@ -9,11 +9,37 @@ from recommender.models import Interaction, Product
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["sku", "name", "category", "brand", "price", "stock", "active"]
+    list_display = [
+        "sku",
+        "name",
+        "category",
+        "brand",
+        "price",
+        "stock",
+        "attributes_shown",
+        "active",
+    ]
     list_filter = ["active", "category", "brand"]
-    search_fields = ["sku", "name", "description", "brand"]
+    # attributes__icontains: the JSON as text, so "navy" or "merino" finds them.
+    search_fields = ["sku", "name", "description", "brand", "attributes__icontains"]
     list_editable = ["active"]
-    exclude = ["embedding"]
+    fieldsets = [
+        (None, {"fields": ["sku", "name", "description", "category", "brand"]}),
+        ("Price and stock", {"fields": ["price", "currency", "stock", "active"]}),
+        (
+            "Attributes",
+            {
+                "fields": ["attributes"],
+                "description": "What customers filter by in the chat: colours, "
+                "sizes, material, and any other facts.",
+            },
+        ),
+        ("Links", {"fields": ["image", "url"]}),
+    ]
+
+    @admin.display(description="attributes")
+    def attributes_shown(self, product: Product) -> str:
+        return product.attributes_text()
 
 
 @admin.register(Interaction)

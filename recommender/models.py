@@ -8,6 +8,9 @@ from django.db import models
 
 from ml.models import EmbeddedModel
 
+# How prices are written, by ISO 4217 code (others: "49.00 CHF").
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
+
 
 class Product(EmbeddedModel):
     sku = models.CharField(max_length=64, unique=True)
@@ -22,6 +25,16 @@ class Product(EmbeddedModel):
         max_length=300, blank=True, help_text="A static path or an absolute URL."
     )
     url = models.CharField(max_length=300, blank=True)
+    attributes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'Optional facts customers ask about, as a JSON object: "colours" (a list), '
+            '"sizes" (a list), "material" (text), and any other keys '
+            '(e.g. "capacity": "20 L"). Example: {"colours": ["red", "navy"], '
+            '"sizes": ["S", "M", "L"], "material": "merino wool"}.'
+        ),
+    )
     active = models.BooleanField(default=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -33,15 +46,43 @@ class Product(EmbeddedModel):
 
     def search_text(self) -> str:
         """What is embedded: the words a customer would describe the product with."""
-        return f"{self.name}. {self.category}. {self.brand}. {self.description}"
+        text = f"{self.name}. {self.category}. {self.brand}. {self.description}"
+        if described := self.attributes_text():
+            text += f" {described}."
+        return text
+
+    @property
+    def colours(self) -> list[str]:
+        """The colours it comes in, lower case ("colour" or "colours" in attributes)."""
+        found = self.attributes.get("colours", self.attributes.get("colour", []))
+        return [str(c).lower() for c in (found if isinstance(found, list) else [found])]
+
+    @property
+    def sizes(self) -> list[str]:
+        found = self.attributes.get("sizes", [])
+        return [str(s) for s in (found if isinstance(found, list) else [found])]
+
+    @property
+    def material(self) -> str:
+        return str(self.attributes.get("material") or "")
+
+    def attributes_text(self) -> str:
+        """The attributes in words: "Colours: red, navy. Sizes: S, M. Material: …"."""
+        parts = []
+        for key, value in self.attributes.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            if shown not in ("", None):
+                parts.append(f"{str(key).replace('_', ' ').capitalize()}: {shown}")
+        return ". ".join(parts)
 
     @property
     def in_stock(self) -> bool:
         return self.stock > 0
 
     def price_display(self) -> str:
-        symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(self.currency, "")
-        return f"{symbol}{self.price.quantize(Decimal('0.01'))}"
+        symbol = CURRENCY_SYMBOLS.get(self.currency.upper())
+        amount = self.price.quantize(Decimal("0.01"))
+        return f"{symbol}{amount}" if symbol else f"{amount} {self.currency.upper()}"
 
 
 class Interaction(models.Model):

@@ -495,8 +495,10 @@ def _in_stock(card: Mapping[str, Any], product: Mapping[str, Any]) -> bool:
 
 def _attribute(card: Mapping[str, Any], product: Mapping[str, Any], name: str) -> Any:
     for source in (card.get("attributes"), product.get("attributes")):
-        if isinstance(source, Mapping) and name in source:
-            return source[name]
+        # The catalog keeps lists under plural keys ("colours", "sizes").
+        for key in (name, name + "s"):
+            if isinstance(source, Mapping) and key in source:
+                return source[key]
     return None
 
 

@@ -9,7 +9,7 @@ handful of read-only functions, so the whole decision table runs without a datab
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from chatbot.models import Article, Order
     from classifier.serving import Classification
     from recommender.models import Product
-    from recommender.search import Constraints
+    from recommender.search import Found
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ class Lookups:
     """
 
     say: Callable[..., str]
-    search_products: Callable[[str], tuple[list[Product], Constraints]]
+    # (text, *, constraints=None, currency) → Found: the products for a message
+    # (or for constraints a follow-up refined), else the nearest alternatives.
+    search_products: Callable[..., Found]
     recommend_for: Callable[..., list[tuple[Product, str]]]
     shopping_context: Callable[[int | None], tuple[str | None, list[str]]]
     find_order: Callable[..., Order | None]
@@ -77,6 +79,10 @@ class Lookups:
     # whole help centre with ``among=None`` (``Passage.fits``: close enough).
     linked_articles: Callable[[str], list[Article]]
     find_passage: Callable[..., Passage | None]
+    # The products with these SKUs, in that order (the cards shown earlier).
+    find_products: Callable[[Sequence[str]], list[Product]] = lambda skus: []
+    # The catalog product a message names ("is the Ridge boot in stock"), if any.
+    product_named: Callable[[str], Product | None] = lambda text: None
 
 
 @dataclass(frozen=True)

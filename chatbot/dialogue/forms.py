@@ -13,6 +13,7 @@ code mailed to the order's address.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -21,11 +22,9 @@ from typing import Any
 
 from chatbot.dialogue import shipping
 from chatbot.dialogue.decision import CodeRequest, Deciding, LookupKeys, OrderAction
+from chatbot.dialogue.shop import Shop
 from chatbot.models import Order
 
-ORDER_NUMBER = re.compile(r"\bNW[\s#-]?(\d{5})\b", re.IGNORECASE)
-# When the bot has just asked for the order number, "10234" alone is one.
-BARE_NUMBER = re.compile(r"^\W*#?(\d{5})\W*$")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok(ay)?|please do|do it|confirm)\b", re.I)
 NO = re.compile(r"^\s*(n|no|nope|nah|don'?t|keep it|not now)\b", re.I)
@@ -51,11 +50,112 @@ class Turn:
     payload: dict[str, Any] | None = None
     done: bool = False
     handoff: bool = False
+    # The turn failed (an order not found): it counts towards a handoff like any
+    # other failed turn. A wrong code does not: codes have limits of their own.
+    failed: bool = False
 
 
-def order_number(text: str, *, asked: bool = False) -> str | None:
-    match = ORDER_NUMBER.search(text) or (BARE_NUMBER.search(text) if asked else None)
-    return f"NW-{match.group(1)}" if match else None
+# Separators in an order-number pattern: customers type them differently or not at
+# all ("nw 10234", "NW#10234", "#NW-10234", "NW10234" are all NW-10234).
+SEPARATORS = "-_/# "
+TYPED_SEPARATORS = r"[\s#._/-]*"
+QUANTIFIERS = "?*+{"
+
+
+@dataclass(frozen=True)
+class OrderNumbers:
+    """The shop's order-number pattern, read leniently from what customers type.
+
+    ``NW-\\d{5}`` is split at its literal separators into ``NW`` and ``\\d{5}``;
+    between them any separators (or none) are accepted, letters in any case, with a
+    leading ``#``; what is found is written back the shop's way (``NW-10234``).
+    """
+
+    pattern: str
+    pieces: tuple[str, ...]
+    separators: tuple[str, ...]
+
+    @staticmethod
+    @functools.cache
+    def of(pattern: str) -> OrderNumbers:
+        pieces, separators, piece, depth, i = [], [], "", 0, 0
+        while i < len(pattern):
+            char = pattern[i]
+            if char == "\\" and i + 1 < len(pattern):
+                escaped = pattern[i + 1]
+                following = pattern[i + 2 : i + 3]
+                if (
+                    depth == 0
+                    and escaped in SEPARATORS + "."
+                    and (not following or following not in QUANTIFIERS)
+                ):
+                    pieces.append(piece)
+                    separators.append(escaped)
+                    piece, i = "", i + 2
+                    continue
+                piece, i = piece + pattern[i : i + 2], i + 2
+                continue
+            depth += 1 if char in "([" else -1 if char in ")]" else 0
+            following = pattern[i + 1 : i + 2]
+            if depth == 0 and char in SEPARATORS and following not in QUANTIFIERS:
+                pieces.append(piece)
+                separators.append(char)
+                piece, i = "", i + 1
+                continue
+            piece, i = piece + char, i + 1
+        pieces.append(piece)
+        kept = []
+        for part, separator in zip(pieces, ["", *separators], strict=True):
+            # "ORD\\d{6}": the letters and the digits may come apart too ("ord 410234").
+            if split := re.fullmatch(r"([A-Za-z]+)((?:\\d|\[).*)", part):
+                kept += [(split.group(1), separator), (split.group(2), "")]
+            elif part:
+                kept.append((part, separator))
+        return OrderNumbers(
+            pattern,
+            tuple(p for p, _ in kept),
+            tuple(s for _, s in kept[1:]),
+        )
+
+    @functools.cached_property
+    def lenient(self) -> re.Pattern[str]:
+        groups = TYPED_SEPARATORS.join(
+            f"(?P<p{n}>{piece})" for n, piece in enumerate(self.pieces)
+        )
+        return re.compile(rf"(?<![\w#])#?\s*{groups}(?!\w)", re.IGNORECASE)
+
+    @functools.cached_property
+    def bare(self) -> re.Pattern[str] | None:
+        """When the bot has just asked for it, the variable last piece alone
+        ("10234") is the number; only when the pieces before it are plain text."""
+        if len(self.pieces) < 2 or not all(
+            re.fullmatch(r"[A-Za-z0-9]+", p) for p in self.pieces[:-1]
+        ):
+            return None
+        return re.compile(rf"^\W*#?\s*(?P<last>{self.pieces[-1]})\W*$", re.IGNORECASE)
+
+    def written(self, match: re.Match[str]) -> str:
+        """A match of ``lenient`` the shop's way: "nw 10234" → "NW-10234"."""
+        parts = [match.group(f"p{n}").upper() for n in range(len(self.pieces))]
+        return parts[0] + "".join(
+            s + p for s, p in zip(self.separators, parts[1:], strict=True)
+        )
+
+    def find(self, text: str, *, asked: bool = False) -> str | None:
+        if match := self.lenient.search(text):
+            return self.written(match)
+        if asked and self.bare and (bare := self.bare.search(text)):
+            prefix = "".join(
+                p.upper() + s
+                for p, s in zip(self.pieces[:-1], self.separators, strict=True)
+            )
+            return prefix + bare.group("last").upper()
+        return None
+
+
+def order_number(text: str, *, shop: Shop, asked: bool = False) -> str | None:
+    """The order number in ``text``, written the shop's way, or None."""
+    return OrderNumbers.of(shop.order_number_pattern).find(text, asked=asked)
 
 
 def email(text: str) -> str | None:
@@ -217,10 +317,10 @@ FIELD_NAMES = {
 }
 
 
-def start(name: str, text: str) -> dict[str, Any]:
+def start(name: str, text: str, *, shop: Shop) -> dict[str, Any]:
     """A new form, with whatever the first message already gave."""
     form: dict[str, Any] = {"name": name, "slots": {}, "lookups": 0, "misses": 0}
-    if number := order_number(text):
+    if number := order_number(text, shop=shop):
         form["slots"]["order_number"] = number
     if address := email(text):
         form["slots"]["email"] = address
@@ -273,7 +373,10 @@ def fill(
         slots["code"] = code.group(1)
         answered = True
     found = (
-        ("order_number", order_number(text, asked=asking == "order_number")),
+        (
+            "order_number",
+            order_number(text, shop=ctx.lookups.shop(), asked=asking == "order_number"),
+        ),
         ("email", email(text)),
     )
     for slot, value in found:
@@ -281,7 +384,9 @@ def fill(
             continue
         if slots.get(slot) not in (None, value) and asking != slot:
             notes.append(ctx.say("form_corrected", field=FIELD_NAMES[slot]))
-        answered = answered or asking == slot
+        # A value the form wasn't asking for yet still answers it ("alice@…"
+        # when asked for the number): it is kept, and the form asks for the rest.
+        answered = True
         slots[slot] = value
     return answered
 
@@ -318,12 +423,16 @@ def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
         form["asking"] = "order_number"
         if form["lookups"] >= MAX_LOOKUPS:
             return prefixed(
-                notes, Turn(ctx.say("order_not_found"), done=True, handoff=True)
+                notes,
+                Turn(ctx.say("order_not_found"), done=True, handoff=True, failed=True),
             )
-        return prefixed(notes, Turn(ctx.say("order_not_found")))
+        return prefixed(notes, Turn(ctx.say("order_not_found"), failed=True))
     # Found: later turns of this form (the confirmation, the code) read the order
     # again without waiting, so a guesser elsewhere can't hold up its owner.
     form["found"] = found
+    # Verified by number and email: an order number sent on its own later in the
+    # conversation needs no email again.
+    ctx.state["last_order"] = {"number": order.number, "email": slots["email"]}
     return prefixed(notes, FINISH[form["name"]](order, form, ctx))
 
 

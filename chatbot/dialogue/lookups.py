@@ -80,4 +80,6 @@ def live_lookups() -> Lookups:
         shop=shop,
         linked_articles=answers.linked_articles,
         find_passage=answers.find_passage,
+        find_products=search.products_by_sku,
+        product_named=search.product_named,
     )

@@ -17,15 +17,18 @@ effects) out. It writes nothing; ``chatbot.services.bot_reply`` applies it.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
-from chatbot.dialogue import articles, forms, multi, questions
+from chatbot.dialogue import articles, followups, forms, multi, questions
 from chatbot.dialogue.decision import Deciding, Decision, Incoming, Lookups, Reply
 from classifier.serving import Classification
 from recommender.models import Product
+from recommender.search import Constraints, Found, best_named
 
 
 class Act(enum.Enum):
@@ -122,7 +125,7 @@ def late_reply(*, state: Mapping[str, Any], lookups: Lookups) -> Decision:
 def respond(ctx: Deciding, classification: Classification | None) -> Reply:
     state = ctx.state
     postback = ctx.incoming.postback
-    text = ctx.incoming.text
+    text = original_text(ctx)
     if isinstance(postback.get("request"), str):
         # A button naming one request of an earlier message: its own words.
         text = postback["request"]
@@ -149,10 +152,14 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
                 action="form",
             )
         if turn is not None:
-            filled = form_reply(ctx, turn, classification)
+            filled = form_reply(ctx, turn, classification, value=True)
             filled.form_value = True
             return filled
-        state.pop("form")  # the customer moved on to something else
+        # The customer moved on to something else; a value sent later resumes it.
+        state["dropped_form"] = state.pop("form")
+
+    if (routed := route(ctx, classification, text)) is not None:
+        return routed
 
     if classification is None:
         return failed(ctx, ctx.say("fallback"), None)
@@ -191,7 +198,7 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
     if act is Act.FORM:
         if asks_about_policy(ctx, argument, text):
             return answer(ctx, text, classification, offer=argument)
-        state["form"] = forms.start(argument, text)
+        state["form"] = forms.start(argument, text, shop=ctx.lookups.shop())
         turn = forms.step(state["form"], text=text, postback=None, ctx=ctx, first=True)
         assert turn is not None
         return form_reply(ctx, turn, classification)
@@ -276,11 +283,14 @@ def clarify(ctx: Deciding, c: Classification) -> Reply:
     if too_many_failures(ctx.state):
         return handoff(ctx, reason="two failed turns", classification=c)
     tried(ctx.state, "clarified")
+    offered = [name for name, _ in c.top_k if name != "oos"][:3]
     buttons = [
         {"title": name.replace("_", " ").capitalize(), "payload": {"intent": name}}
-        for name, _ in c.top_k
-        if name != "oos"
-    ][:3]
+        for name in offered
+    ]
+    # The button's title is not what the customer asked: keep their words (and so
+    # the constraints and order number in them) for the intent they choose.
+    ctx.state["clarifying"] = {"text": ctx.incoming.text, "intents": offered}
     return reply(
         ctx.say("clarify"),
         c,
@@ -293,13 +303,17 @@ def talk_to_person_button() -> dict[str, Any]:
     return {"title": "Talk to a person", "payload": {"action": "handoff"}}
 
 
-def form_reply(ctx: Deciding, turn: forms.Turn, c: Classification | None) -> Reply:
+def form_reply(
+    ctx: Deciding, turn: forms.Turn, c: Classification | None, *, value: bool = False
+) -> Reply:
+    """What a form says. ``value``: the message gave the form a value (an order
+    number, an email, a yes) rather than asking for something."""
     state = ctx.state
-    state["failed_turns"] = 0
     form = state.get("form") or {}
     tried(state, f"form {form.get('name')}")
     if turn.done:
         state["last_form"] = state.pop("form", None)
+        state.pop("dropped_form", None)  # one left earlier is history now
     if turn.handoff:
         return handoff(
             ctx,
@@ -307,7 +321,35 @@ def form_reply(ctx: Deciding, turn: forms.Turn, c: Classification | None) -> Rep
             classification=c,
             prefix=turn.text,
         )
+    if turn.failed:
+        ctx.turn_failed = True
+        if too_many_failures(state):
+            return handoff(
+                ctx, reason="two failed turns", classification=c, prefix=turn.text
+            )
+    else:
+        state["failed_turns"] = 0
+    if value:
+        return form_value_reply(turn, form.get("name", ""))
     return reply(turn.text, c, action="form", **(turn.payload or {}))
+
+
+# Form → the intent that starts it: a value typed into a form is recorded as that.
+FORM_INTENTS = {
+    arg: intent for intent, (act, arg) in ACTIONS.items() if act is Act.FORM
+}
+
+
+def form_value_reply(turn: forms.Turn, form_name: str) -> Reply:
+    """The reply to a value given to a form: recorded with the form's intent and no
+    model reading (the value is not a request the model should learn or be judged
+    on), and marked ``form_turn`` in the payload."""
+    return Reply(
+        text=turn.text,
+        payload={**(turn.payload or {}), "form_turn": form_name},
+        action="form",
+        intent=FORM_INTENTS.get(form_name, ""),
+    )
 
 
 def answer(ctx: Deciding, text: str, c: Classification, *, offer: str = "") -> Reply:
@@ -406,6 +448,7 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
             customer_id=customer_id, viewing_sku=viewing, cart_skus=cart, limit=3
         )
         if picks:
+            remember_cards(ctx, [p for p, _ in picks])
             recommended = reply(
                 ctx.say("recommend_intro"), c, action="recommend", cards=cards(picks)
             )
@@ -413,23 +456,65 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
                 picks, "model_version_id", None
             )
             return recommended
-    products, constraints = ctx.lookups.search_products(text)
+    if followups.STOCK_QUESTION.search(text) and (
+        named := ctx.lookups.product_named(text)
+    ):
+        # "Is the Ridge boot in stock?": a yes or no about that product.
+        return about_product(ctx, named, followups.FollowUp("stock"), c)
+    found = ctx.lookups.search_products(text, currency=ctx.lookups.shop().currency)
+    return show_found(ctx, found, c, text=text)
+
+
+def show_found(
+    ctx: Deciding,
+    found: Found,
+    c: Classification | None,
+    *,
+    text: str,
+    intro: str = "",
+) -> Reply:
+    """Cards for what a search found, saying which constraint could not be met."""
+    constraints = found.constraints
     if constraints.impossible:
         return reply(
             ctx.say("recommend_impossible", reason=constraints.impossible),
             c,
             action="recommend",
         )
-    if not products:
+    if not found.products:
         return reply(ctx.say("recommend_none"), c, action="recommend")
-    why = constraints.describe()
-    reason = f"Matches what you asked for{', ' + why if why else ''}"
+    remember_cards(ctx, found.products, search=(text, constraints))
+    if found.unmet:
+        intro = ctx.say("recommend_nearest", unmet=" and ".join(found.unmet))
+        why = constraints.without(*constraints.asked()).describe()
+        reason = f"The closest I have{', ' + why if why else ''}"
+    else:
+        why = constraints.describe()
+        reason = f"Matches what you asked for{', ' + why if why else ''}"
     return reply(
-        ctx.say("recommend_intro"),
+        intro or ctx.say("recommend_intro"),
         c,
         action="recommend",
-        cards=cards([(p, reason) for p in products]),
+        cards=cards([(p, reason) for p in found.products]),
     )
+
+
+def remember_cards(
+    ctx: Deciding,
+    products: list[Product],
+    *,
+    search: tuple[str, Constraints] | None = None,
+) -> None:
+    """Keep the cards shown (in order) and the search behind them for follow-ups."""
+    ctx.state["cards"] = [p.sku for p in products]
+    ctx.state.pop("focus", None)
+    ctx.state.pop("last_search", None)
+    if search is not None:
+        text, constraints = search
+        ctx.state["last_search"] = {
+            "text": text,
+            "constraints": dataclasses.replace(constraints, exclude=[]).to_state(),
+        }
 
 
 def cards(picks: list[tuple[Product, str]]) -> list[dict[str, Any]]:
@@ -442,9 +527,272 @@ def cards(picks: list[tuple[Product, str]]) -> list[dict[str, Any]]:
             "image": p.image,
             "url": p.url,
             "reason": why,
+            "attributes": dict(p.attributes or {}),
+            "in_stock": p.stock > 0,
         }
         for p, why in picks
     ]
+
+
+# --- follow-ups and values on their own --------------------------------------------
+
+
+def original_text(ctx: Deciding) -> str:
+    """The customer's words: for a clarification button, what they wrote before it
+    (its title, "Product recommendation", is not what they asked for)."""
+    clarifying = ctx.state.get("clarifying") or {}
+    chosen = ctx.incoming.postback.get("intent")
+    if chosen and chosen in clarifying.get("intents", []):
+        return str(clarifying.get("text") or ctx.incoming.text)
+    return ctx.incoming.text
+
+
+def route(ctx: Deciding, c: Classification | None, text: str) -> Reply | None:
+    """Turns read before the intent: a value on its own, a follow-up to cards."""
+    clarifying = ctx.state.pop("clarifying", None)
+    if ctx.incoming.postback:
+        return None  # a button says what it means
+    numbers = forms.OrderNumbers.of(ctx.lookups.shop().order_number_pattern)
+    routed = None
+    if values := followups.values_only(text, order_numbers=numbers):
+        routed = values_turn(ctx, values, clarifying=clarifying)
+    elif (
+        ctx.state.get("cards")
+        and not switching_away(c)
+        and (follow_up := followups.detect(text))
+    ):
+        routed = followed_up(ctx, follow_up, c, text=text)
+    elif (
+        followups.STOCK_QUESTION.search(text)
+        and not switching_away(c)
+        and (named := ctx.lookups.product_named(text))
+    ):
+        # "Do you have the glacier sunglasses in stock?": a yes or no about the
+        # product it names, whatever intent the model reads into it.
+        routed = about_product(ctx, named, followups.FollowUp("stock"), c)
+        routed.intent, routed.confidence = "product_availability", None
+        routed.model_version_id = None
+        routed.payload["follow_up"] = "stock"
+    if routed is not None and not ctx.turn_failed:
+        ctx.state["failed_turns"] = 0
+    return routed
+
+
+def followed_up(
+    ctx: Deciding, follow_up: followups.FollowUp, c: Classification | None, *, text: str
+) -> Reply | None:
+    """The reply to a follow-up, recorded as the product request it continues,
+    not as whatever the model made of "in red?" out of context."""
+    answered = about_cards(ctx, follow_up, c, text=text)
+    if answered is not None:
+        answered.intent = FOLLOW_UP_INTENTS[follow_up.kind]
+        answered.confidence = answered.model_version_id = None
+        answered.payload["follow_up"] = follow_up.kind
+    return answered
+
+
+FOLLOW_UP_INTENTS = {
+    "cheaper": "product_recommendation",
+    "more": "product_recommendation",
+    "refine": "product_recommendation",
+    "pick": "product_availability",
+    "sizes": "product_availability",
+    "colours": "product_availability",
+    "stock": "product_availability",
+}
+
+
+def switching_away(c: Classification | None) -> bool:
+    """A confident request for a person or an order form beats a follow-up rule."""
+    return (
+        c is not None
+        and not c.out_of_scope
+        and c.confidence >= SWITCH_TOPIC_ABOVE
+        and ACTIONS.get(c.intent, DEFAULT_ACTION)[0] in (Act.FORM, Act.HANDOFF)
+    )
+
+
+def values_turn(
+    ctx: Deciding, values: followups.Values, *, clarifying: dict[str, Any] | None
+) -> Reply:
+    """An order number or email sent on its own resumes the form it belongs to, or
+    starts the one the clarification offered, or else the order-status form."""
+    state = ctx.state
+    given = " ".join(filter(None, [values.order_number, values.email]))
+    form = state.pop("dropped_form", None)
+    if form is None:
+        offered = [
+            ACTIONS[i][1]
+            for i in (clarifying or {}).get("intents", [])
+            if ACTIONS.get(i, DEFAULT_ACTION)[0] is Act.FORM
+        ]
+        name = offered[0] if offered else "order_status"
+        earlier = (clarifying or {}).get("text", "")
+        form = forms.start(name, earlier, shop=ctx.lookups.shop())
+    slots = form["slots"]
+    if values.order_number:
+        slots["order_number"] = values.order_number
+    if values.email:
+        slots["email"] = values.email
+    last = state.get("last_order") or {}
+    # The order they verified earlier in this conversation needs no proof again.
+    if last and slots.get("order_number", "").upper() == last["number"].upper():
+        slots.setdefault("email", last["email"])
+    state["form"] = form
+    tried(state, f"value for {form['name']}: {given}")
+    turn = forms.step(form, text="", postback=None, ctx=ctx, first=True)
+    assert turn is not None
+    return form_reply(ctx, turn, None, value=True)
+
+
+def about_cards(
+    ctx: Deciding, follow_up: followups.FollowUp, c: Classification | None, *, text: str
+) -> Reply | None:
+    """A follow-up read against the cards just shown; None if they are gone."""
+    state = ctx.state
+    shown = ctx.lookups.find_products(state["cards"])
+    if not shown:
+        return None
+    picked = None
+    if follow_up.position is not None and -len(shown) <= follow_up.position < len(
+        shown
+    ):
+        picked = shown[follow_up.position]
+    focused = next((p for p in shown if p.sku == state.get("focus")), None)
+    kind = follow_up.kind
+    product = picked or best_named(text, shown)
+    if product is None and kind == "stock":
+        product = ctx.lookups.product_named(text)  # a product not on the cards
+    product = product or focused or (shown[0] if len(shown) == 1 else None)
+    if kind == "refine" and focused is not None and product is focused:
+        # Talking about one product: "and in 46?" asks about it, not for others.
+        kind = "sizes" if follow_up.sizes else "colours"
+        follow_up = dataclasses.replace(follow_up, kind=kind)
+    if kind in ("pick", "stock") or (
+        kind in ("sizes", "colours") and product is not None
+    ):
+        if product is None:
+            lines = [product_line(ctx, p, follow_up) for p in shown]
+            return reply("\n".join(lines), c, action="recommend")
+        return about_product(ctx, product, follow_up, c)
+    if kind in ("sizes", "colours"):
+        if not (follow_up.sizes or follow_up.colours):
+            lines = [product_line(ctx, p, follow_up) for p in shown]
+            return reply("\n".join(lines), c, action="recommend")
+        kind = "refine"
+    return refine_search(ctx, follow_up, c, shown=shown, product=picked)
+
+
+def refine_search(
+    ctx: Deciding,
+    follow_up: followups.FollowUp,
+    c: Classification | None,
+    *,
+    shown: list[Product],
+    product: Product | None,
+) -> Reply:
+    """Search again with the last search's constraints, refined by the follow-up."""
+    last = ctx.state.get("last_search") or {}
+    text = last.get("text", "")
+    shop_currency = ctx.lookups.shop().currency
+    constraints = (
+        Constraints.from_state(last["constraints"])
+        if last.get("constraints")
+        else Constraints(currency=shop_currency, shop_currency=shop_currency)
+    )
+    constraints.exclude = []
+    if follow_up.kind == "cheaper":
+        reference = product or min(shown, key=lambda p: p.price)
+        constraints.currency = reference.currency.upper()
+        constraints.min_price = constraints.around = None
+        constraints.max_price = reference.price - Decimal("0.01")
+        what = f"cheaper than {constraints.money(reference.price)}"
+    elif follow_up.kind == "more":
+        constraints.exclude = [*ctx.state.get("seen", []), *(p.sku for p in shown)]
+        what = "else"
+    else:
+        if follow_up.colours:
+            constraints.colours = list(follow_up.colours)
+        if follow_up.sizes:
+            constraints.sizes = list(follow_up.sizes)
+        names = [n for n in ("colour", "size") if getattr(follow_up, n + "s")]
+        what = " ".join(constraints.describe_one(n) for n in names)
+    tried(ctx.state, f"refined: {what}")
+    found = ctx.lookups.search_products(
+        text, constraints=constraints, currency=shop_currency
+    )
+    if follow_up.kind in ("cheaper", "more") and (found.unmet or not found.products):
+        # Nothing cheaper (or nothing else): the same cards again would not help.
+        return reply(
+            ctx.say("recommend_nothing_more", what=what), c, action="recommend"
+        )
+    seen = [*ctx.state.get("seen", []), *(p.sku for p in shown)]
+    ctx.state["seen"] = list(dict.fromkeys(seen))[-30:]
+    intro = "" if found.unmet else ctx.say("recommend_refined", what=what)
+    return show_found(ctx, found, c, text=text, intro=intro)
+
+
+def product_facts(ctx: Deciding, product: Product) -> dict[str, Any]:
+    return {
+        "name": product.name,
+        "price": f"{product.price_display()}",
+        "stock": "in stock" if product.stock > 0 else "sold out at the moment",
+        "count": product.stock,
+        "colours": ", ".join(product.colours) or "",
+        "sizes": ", ".join(product.sizes) or "",
+    }
+
+
+def about_product(
+    ctx: Deciding,
+    product: Product,
+    follow_up: followups.FollowUp,
+    c: Classification | None,
+) -> Reply:
+    """Details of one product, or a yes or no about its stock, sizes or colours."""
+    ctx.state["focus"] = product.sku
+    tried(ctx.state, f"about {product.sku}")
+    text = product_line(ctx, product, follow_up)
+    if follow_up.kind == "pick":
+        return reply(
+            text,
+            c,
+            action="recommend",
+            cards=cards([(product, "The one you picked")]),
+            focus=product.sku,
+        )
+    return reply(text, c, action="recommend", focus=product.sku)
+
+
+def product_line(ctx: Deciding, product: Product, follow_up: followups.FollowUp) -> str:
+    facts = product_facts(ctx, product)
+    kind = follow_up.kind
+    if kind == "stock":
+        key = "product_in_stock" if product.stock > 0 else "product_sold_out"
+        return ctx.say(key, product=facts)
+    if kind in ("sizes", "colours"):
+        have = product.sizes if kind == "sizes" else product.colours
+        asked = follow_up.sizes if kind == "sizes" else follow_up.colours
+        label = "sizes" if kind == "sizes" else "colours"
+        if not have:
+            return ctx.say("product_no_options", product=facts, kind=label)
+        if not asked:
+            return ctx.say("product_options", product=facts, options=", ".join(have))
+        matches = [a for a in asked if a.upper() in {h.upper() for h in have}]
+        if matches:
+            return ctx.say("product_has", product=facts, option=" and ".join(matches))
+        return ctx.say(
+            "product_lacks",
+            product=facts,
+            option=" or ".join(asked),
+            options=", ".join(have),
+        )
+    options = []
+    if product.colours:
+        options.append(f"Colours: {facts['colours']}.")
+    if product.sizes:
+        options.append(f"Sizes: {facts['sizes']}.")
+    return " ".join([ctx.say("product_details", product=facts), *options])
 
 
 def handoff(

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -37,7 +38,14 @@ from chatbot.dialogue.responses import defaults, fill
 from chatbot.models import Article, Order, OrderActionCode
 from classifier.serving import Classification
 from recommender.models import Product
-from recommender.search import Constraints, parse_constraints
+from recommender.search import (
+    Constraints,
+    Found,
+    best_named,
+    closest_first,
+    nearest,
+    parse_constraints,
+)
 from tests.chat import said
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -129,6 +137,8 @@ class Shop:
             shop=lambda: self.settings,
             linked_articles=self.linked_articles,
             find_passage=self.find_passage,
+            find_products=self.find_products,
+            product_named=self.product_named,
         )
 
     def find_order(self, *, number: str, email: str) -> Order | None:
@@ -218,15 +228,24 @@ class Shop:
         fits = bool(fitting)
         return Passage(article, section, 1 / (1 + shared), fits)
 
-    def search_products(self, text: str) -> tuple[list[Product], Constraints]:
-        constraints = parse_constraints(text)
-        found = [
-            p
-            for p in self.products
-            if (not constraints.categories or p.category in constraints.categories)
-            and (constraints.max_price is None or p.price <= constraints.max_price)
-        ]
-        return found[:3], constraints
+    def search_products(
+        self, text: str, *, constraints: Constraints | None = None, currency: str
+    ) -> Found:
+        """The catalog search's rules over a list, in the list's order."""
+        wanted = constraints or parse_constraints(text, currency=currency)
+
+        def run(asked: Constraints, dropped: str | None) -> list[Product]:
+            meeting = [p for p in self.products if not asked.unmet_by(p)]
+            return closest_first(meeting, wanted, dropped)[:3]
+
+        return nearest(wanted, run)
+
+    def find_products(self, skus: Sequence[str]) -> list[Product]:
+        by_sku = {p.sku: p for p in self.products}
+        return [by_sku[sku] for sku in skus if sku in by_sku]
+
+    def product_named(self, text: str) -> Product | None:
+        return best_named(text, self.products)
 
 
 class Chat:
@@ -309,18 +328,21 @@ def shop() -> Shop:
                 name="Storm Shell",
                 category="Jackets",
                 price=Decimal("89.00"),
+                stock=4,
             ),
             Product(
                 sku="JKT-002",
                 name="Alpine Parka",
                 category="Jackets",
                 price=Decimal("240.00"),
+                stock=2,
             ),
             Product(
                 sku="SHO-001",
                 name="Trail Runner",
                 category="Shoes",
                 price=Decimal("70.00"),
+                stock=9,
             ),
         ],
     )

@@ -11,8 +11,11 @@ from recommender.services import ProductImportError, products_import
 class Command(BaseCommand):
     help = (
         "Create or update products from CSV (header: sku,name,description,category,"
-        "brand,price,currency,stock,image,url,active) or JSONL. Embeddings are "
-        "computed in the background afterwards."
+        "brand,price,currency,stock,image,url,active, and optionally colours,sizes,"
+        "material — lists separated by | ; or , — and attributes, a JSON object) or "
+        "JSONL (the same keys; colours and sizes as lists). A bad row is reported "
+        "with its line and column and nothing is imported. Embeddings are computed "
+        "in the background afterwards."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
