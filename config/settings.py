@@ -61,11 +61,14 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    # For its bundled Swagger UI files: /api/docs loads nothing from a CDN.
+    "ninja",
     "ops",
     "ml",
     "classifier",
     "recommender",
     "chatbot",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -155,7 +158,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # answers long before it (see REPLY_SWEEP_AFTER_SECONDS).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "inference"
-CELERY_TASK_ROUTES = {"*.train_*": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "*.train_*": {"queue": "training"},
+    # Webhook deliveries wait on the shop's servers: never in the chat's queue.
+    "api.tasks.*": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
@@ -345,7 +352,22 @@ RECOMMENDER_MAX_EVENTS_PER_MINUTE = env_int(
     "RECOMMENDER_MAX_EVENTS_PER_MINUTE", 20, minimum=1
 )
 
+# --- Shop API and webhooks -----------------------------------------------------
+# Requests one API key may make per window of this many seconds (429 past it).
+API_RATE_LIMIT = (
+    env_int("API_RATE_LIMIT_REQUESTS", 600, minimum=1),
+    env_int("API_RATE_LIMIT_SECONDS", 60, minimum=1),
+)
+# A webhook receiver has this long to connect and, again, to answer.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# A delivery that keeps failing is retried (backoff from 30 s to an hour) this long.
+WEBHOOK_RETRY_FOR_SECONDS = env_int(
+    "WEBHOOK_RETRY_FOR_SECONDS", 24 * 60 * 60, minimum=60
+)
+
 CELERY_BEAT_SCHEDULE = {
+    # Webhook deliveries that are due: retries, and any whose task was lost.
+    "sweep-webhooks": {"task": "api.tasks.sweep_webhooks", "schedule": 30.0},
     "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
     "sweep-pending-replies": {
         "task": "chatbot.tasks.sweep_pending_replies",
