@@ -40,13 +40,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "shown_prefix", "scopes", "state", "last_used", "expires"]
     list_filter = ["created", "revoked"]
     search_fields = ["name", "prefix"]
-    readonly_fields = ["shown_prefix", "created", "created_by", "last_used", "revoked"]
+    readonly_fields = ("shown_prefix", "created", "created_by", "last_used", "revoked")
     actions = ["revoke"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ["name", "scopes", "expires"]
-        return ["name", "shown_prefix", "scopes", "expires", *self.readonly_fields[1:]]
+            return ("name", "scopes", "expires")
+        return ("name", "shown_prefix", "scopes", "expires", *self.readonly_fields[1:])
 
     @admin.display(description="key")
     def shown_prefix(self, obj: ApiKey) -> str:
@@ -136,7 +136,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_select_related = ["subscription"]
     date_hierarchy = "created"
     actions = ["resend"]
-    fields = [
+    fields = readonly_fields = (
         "subscription",
         "event",
         "event_id",
@@ -150,8 +150,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "error",
         "response_body",
         "shown_payload",
-    ]
-    readonly_fields = fields
+    )
 
     @admin.display(description="payload")
     def shown_payload(self, obj: WebhookDelivery) -> str:

@@ -6,6 +6,7 @@ Request bodies forbid unknown fields, so that a misspelt field is an error
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -51,8 +52,7 @@ class Body(Schema):
 
 
 def _unique(values: list[str], what: str) -> list[str]:
-    seen: set[str] = set()
-    twice = sorted({value for value in values if value in seen or seen.add(value)})
+    twice = sorted(value for value, count in Counter(values).items() if count > 1)
     if twice:
         raise ValueError(f"each {what} at most once; repeated: {', '.join(twice)}")
     return values

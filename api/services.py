@@ -8,7 +8,7 @@ queues its embedding after the commit, exactly as ``import_products`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -98,7 +98,7 @@ def orders_upsert(*, orders: list[dict[str, Any]]) -> Changes:
     return changes
 
 
-def _item_key(item: dict[str, Any]) -> tuple[Any, ...]:
+def _item_key(item: Mapping[str, object]) -> tuple[object, ...]:
     return (item["sku"], item["name"], item["quantity"], item["price"])
 
 
@@ -189,6 +189,8 @@ def events_record(*, events: list[dict[str, Any]]) -> EventsRecorded:
         if event["sku"] not in products:
             skipped.append((index, "unknown_product"))
             continue
+        # The schema requires a customer or a conversation, and both set it.
+        assert customer_id is not None
         rows.append(
             Interaction(
                 customer_id=customer_id,

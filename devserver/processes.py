@@ -91,7 +91,10 @@ def celery_command(*args: str) -> list[str]:
 
 
 def worker_command(
-    *, name: str, queues: str = "inference,training", extra: tuple[str, ...] = ()
+    *,
+    name: str,
+    queues: str = "inference,training,webhooks",
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
     """A Celery worker on ``queues``, named ``name@<host>``.
 

@@ -255,7 +255,8 @@ def test_it_records_when_a_key_was_last_used_at_most_once_a_minute(client, full_
     assert ApiKey.objects.get().last_used == first
     ApiKey.objects.update(last_used=first - timedelta(minutes=2))
     call(client, "GET", "/api/v1/conversations", key=full_key)
-    assert ApiKey.objects.get().last_used > first
+    last_used = ApiKey.objects.get().last_used
+    assert last_used is not None and last_used > first
 
 
 # --- Errors are JSON with a code ----------------------------------------------------
@@ -597,7 +598,7 @@ def test_it_deletes_orders_by_number(client, full_key):
 
 
 def test_it_upserts_and_deletes_articles_by_slug(client, full_key):
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "slug": "returns",
             "title": "Returns",
