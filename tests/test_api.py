@@ -684,7 +684,7 @@ def test_it_upserts_intents_and_adds_only_new_examples(client, full_key):
 # --- Conversations ----------------------------------------------------------------
 
 
-def test_it_lists_conversations_newest_change_first_with_filters(
+def test_it_lists_conversations_newest_first_with_filters(
     client, full_key, alice, charlie
 ):
     older = ConversationFactory.create(customer=alice)
@@ -715,6 +715,15 @@ def test_it_lists_conversations_newest_change_first_with_filters(
         headers={"Authorization": f"Bearer {full_key}"},
     )
     assert later.json() == {"items": [], "count": 0}
+    # A message stored since counts as a change of its conversation.
+    since = timezone.now().isoformat()
+    MessageFactory.create(conversation=older, text="any news on my refund?")
+    changed = client.get(
+        "/api/v1/conversations",
+        {"updated_after": since},
+        headers={"Authorization": f"Bearer {full_key}"},
+    )
+    assert [item["id"] for item in changed.json()["items"]] == [older.public_id]
     bad = call(client, "GET", "/api/v1/conversations?status=closed", key=full_key)
     assert error_code(bad) == "validation.failed"
 

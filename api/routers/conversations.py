@@ -7,6 +7,7 @@ model from the signature, and cannot resolve ``Query[...]`` from a string.
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -16,7 +17,7 @@ from api import schemas
 from api.auth import ApiKeyAuth
 from api.errors import ApiError
 from api.models import ApiKey
-from chatbot.models import Conversation
+from chatbot.models import Conversation, Message
 
 router = Router(
     auth=ApiKeyAuth(ApiKey.Scope.CONVERSATIONS_READ), tags=["conversations"]
@@ -28,7 +29,9 @@ MAX_TRANSCRIPT_PAGE = 500
 class ConversationFilters(Schema):
     status: Conversation.Status | None = None
     updated_after: datetime | None = Field(
-        None, description="Only those changed since (e.g. your last sync)."
+        None,
+        description="Only those with a change (status, rating) or a message since "
+        "then: pass the time of your last sync.",
     )
 
 
@@ -46,17 +49,25 @@ def _conversation(public_id: str) -> Conversation:
 @router.get(
     "/conversations",
     response={200: list[schemas.ConversationOut], **schemas.ERRORS},
-    summary="List conversations, most recently changed first",
+    summary="List conversations, newest first",
 )
 @paginate(LimitOffsetPagination)
 def conversations_list(
     request: HttpRequest, filters: Query[ConversationFilters]
 ) -> Any:
-    conversations = _conversations().order_by("-updated", "-pk")
+    # By creation, not by change: an order that moves while a client pages through
+    # it would skip or repeat rows.
+    conversations = _conversations().order_by("-created", "-pk")
     if filters.status is not None:
         conversations = conversations.filter(status=filters.status)
     if filters.updated_after is not None:
-        conversations = conversations.filter(updated__gt=filters.updated_after)
+        since = filters.updated_after
+        # A stored message does not save its conversation (the seq is reserved by
+        # an UPDATE of last_seq alone), so new messages are looked for as well.
+        new_message = Message.objects.filter(
+            conversation=OuterRef("pk"), created__gt=since
+        )
+        conversations = conversations.filter(Q(updated__gt=since) | Exists(new_message))
     return conversations
 
 
