@@ -259,6 +259,18 @@ def test_it_records_when_a_key_was_last_used_at_most_once_a_minute(client, full_
     assert last_used is not None and last_used > first
 
 
+def test_it_needs_no_csrf_token_with_a_key(full_key):
+    # A key in a header is no ambient credential (unlike a cookie): the CSRF check,
+    # which a shop's server could not pass, does not apply.
+    strict = Client(enforce_csrf_checks=True)
+    row = {"sku": "TEE-1", "name": "Tee", "category": "Tops", "price": 9}
+    response = call(
+        strict, "PUT", "/api/v1/products", {"products": [row]}, key=full_key
+    )
+    assert response.status_code == 200
+    assert Product.objects.filter(sku="TEE-1").exists()
+
+
 # --- Errors are JSON with a code ----------------------------------------------------
 
 
