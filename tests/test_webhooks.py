@@ -460,3 +460,36 @@ def test_it_lets_staff_pick_events_for_a_subscription_in_the_admin(client, super
 
     subscription = WebhookSubscription.objects.get()
     assert subscription.events == ["conversation.handed_over", "conversation.resolved"]
+
+
+# --- End to end -------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_of_the_webhooks_queue_delivers_a_committed_event(
+    receiver, alice, tmp_path
+):
+    from tests.live import child_env, worker_process
+
+    subscription = WebhookSubscriptionFactory.create(
+        url=receiver.url, events=[Event.MESSAGE_STORED]
+    )
+    conversation = ConversationFactory.create(customer=alice)
+    worker = worker_process(tmp_path, queues="webhooks")
+    worker.start(child_env())
+    try:
+        agent_message(conversation, "Your replacement ships tomorrow.")
+        deadline = time.monotonic() + 60
+        delivery = WebhookDelivery.objects.get()
+        while delivery.status == "pending" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            delivery.refresh_from_db()
+    finally:
+        worker.stop()
+    assert delivery.status == "delivered", worker.output()[-2000:]
+    [request] = receiver.requests
+    assert documented_verify()(subscription.secret, request.headers, request.body)
+    assert request.json()["data"]["message"]["text"] == (
+        "Your replacement ships tomorrow."
+    )
