@@ -211,9 +211,9 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed (gave up)"
 
-    # While an attempt runs, the row is not due for this long: longer than the
-    # request's timeout, so that the sweep never sends it twice at once, and short
-    # enough that an attempt whose worker died is tried again soon.
+    # While an attempt runs, the row is not due for at least this long (and four
+    # times the request's timeout): so that the sweep never sends it twice at once,
+    # yet an attempt whose worker died is tried again soon.
     LEASE = timedelta(minutes=2)
     FIRST_RETRY = timedelta(seconds=30)
     MAX_RETRY = timedelta(hours=1)
@@ -265,12 +265,13 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event} → {self.subscription}"
 
-    def claim(self, *, now: datetime) -> bool:
+    def claim(self, *, now: datetime, timeout: timedelta) -> bool:
         """Take the next attempt, if it is due and nobody else took it."""
+        lease = max(self.LEASE, 4 * timeout)
         claimed = (
             WebhookDelivery.objects.due(now=now)
             .filter(pk=self.pk)
-            .update(next_attempt_at=now + self.LEASE)
+            .update(next_attempt_at=now + lease)
         )
         return claimed == 1
 

@@ -147,12 +147,15 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     """POST a due delivery once and log the outcome; ``None`` if it was not due
     (delivered, given up, or another worker has the attempt)."""
     now = timezone.now()
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     delivery = (
         WebhookDelivery.objects.select_related("subscription")
         .filter(pk=delivery_id)
         .first()
     )
-    if delivery is None or not delivery.claim(now=now):
+    if delivery is None or not delivery.claim(
+        now=now, timeout=timedelta(seconds=timeout)
+    ):
         return None
     body = body_bytes(delivery.payload)
     request = urllib.request.Request(  # noqa: S310 - an http(s) URL (URLField)
@@ -164,7 +167,7 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     code: int | None = None
     answer, error = "", ""
     try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as reply:
+        with _opener.open(request, timeout=timeout) as reply:
             code = reply.status
             answer = _excerpt(reply.read(RESPONSE_EXCERPT * 4))
     except urllib.error.HTTPError as failure:
