@@ -337,6 +337,17 @@ class ChatConsumer(FrameConsumer):
     async def on_hello(self, frame: dict[str, Any]) -> None:
         token = optional_str(frame, "token", max_length=500)
         public_id = optional_str(frame, "conversation", max_length=64) or None
+        if resume := optional_str(frame, "resume", max_length=500):
+            # A link from an emailed agent reply: it names the conversation and
+            # stands for its customer; a tampered or expired one opens nothing.
+            linked = await database_sync_to_async(Conversation.from_link_token)(resume)
+            if linked is None:
+                await self.send_error(
+                    "link_invalid", "This link has expired or is not valid"
+                )
+                await self.close(code=NOT_FOUND_CLOSE_CODE)
+                return
+            token, public_id = linked.customer.token, linked.public_id
         known = (
             await database_sync_to_async(Customer.from_token)(token) if token else None
         )

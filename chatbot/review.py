@@ -131,6 +131,7 @@ def message_review(
             intent=intent,
             defaults={
                 "message_id": source.pk,
+                "conversation_id": source.conversation_id,
                 "source": TrainingExample.Source.REVIEW,
                 "added_by": reviewer,
                 "original_intent": message.intent,

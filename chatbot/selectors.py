@@ -120,11 +120,12 @@ def expected_wait_seconds(
 
 
 def queue_estimate() -> QueueEstimate:
-    """Agents online, place and wait for a conversation joining the queue now."""
+    """Agents online, place and wait for a conversation joining the queue now.
+
+    With nobody online there is no estimate to make: the wait is 0 ("unknown"),
+    never a guess as if one agent were there.
+    """
     position = Conversation.objects.waiting().count() + 1
     agents = agents_online()
-    return QueueEstimate(
-        agents_online=agents,
-        position=position,
-        wait_seconds=expected_wait_seconds(position, agents=agents),
-    )
+    wait = expected_wait_seconds(position, agents=agents) if agents else 0
+    return QueueEstimate(agents_online=agents, position=position, wait_seconds=wait)

@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from chatbot import events, selectors
-from chatbot.dialogue import limits
+from chatbot.dialogue import limits, multi
 from chatbot.dialogue.decision import (
     CodeRequest,
     Decision,
@@ -39,7 +39,7 @@ from chatbot.models import (
     ShopSettings,
 )
 from classifier.models import Intent
-from classifier.serving import Classification, classify
+from classifier.serving import Classification, classify, classify_many
 
 logger = logging.getLogger(__name__)
 
@@ -230,12 +230,14 @@ def bot_reply(*, message_id: int) -> Message | None:
     if not _awaits_reply(conversation, message_id=message.pk):
         return None
     typing_broadcast(conversation, sender=Message.Sender.BOT)
+    postback = (message.payload or {}).get("postback") or {}
     incoming = Incoming(
         text=message.text,
-        postback=(message.payload or {}).get("postback") or {},
+        postback=postback,
         customer_id=conversation.customer_id,
         customer_name=conversation.customer.name,
         client_address=message.client_address,
+        parts=() if postback else message_parts(message.text),
     )
     classification = message_classification(incoming)
     lookups = live_lookups()
@@ -282,6 +284,14 @@ def _awaits_reply(conversation: Conversation, *, message_id: int) -> bool:
     if not owed:
         PendingReply.objects.filter(message_id=message_id).delete()
     return owed
+
+
+def message_parts(text: str) -> tuple[tuple[str, Classification | None], ...]:
+    """The clauses of a message that may hold several requests, each with the
+    model's reading (all in one call of the model); empty for a one-clause one."""
+    clauses = multi.split(text)
+    readings = classify_many(clauses) if len(clauses) > 1 else None
+    return tuple(zip(clauses, readings, strict=True)) if readings else ()
 
 
 def message_classification(incoming: Incoming) -> Classification | None:
@@ -359,7 +369,10 @@ def _apply(
         sender=Message.Sender.BOT,
         client_msg_id=reply_id(message_id),
         text=reply.text,
-        payload=reply.payload,
+        # The action travels in the payload, so a resync carries it as well.
+        payload={**reply.payload, "action": reply.action}
+        if reply.action
+        else reply.payload,
         intent=reply.intent,
         confidence=reply.confidence,
         model_version_id=reply.model_version_id,

@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 
 from chatbot import services
+from chatbot.console.services import agent_reply_email
 from chatbot.dialogue.knowledge import article_embed
 from chatbot.models import Article
 
@@ -43,6 +44,22 @@ def reply_to_message(self: Task, message_id: int) -> int | None:
             exc=error, countdown=retry_countdown(self.request.retries)
         ) from error
     return reply.pk if reply else None
+
+
+# An agent reply's email: tried again 30 s, 1 min, 2 min… apart (SMTP hiccups).
+EMAIL_RETRIES = 5
+
+
+@shared_task(bind=True, acks_late=True, max_retries=EMAIL_RETRIES)
+def email_agent_reply(self: Task, message_id: int) -> bool:
+    """Email an agent's reply to the customer who left an address (once per reply)."""
+    try:
+        return agent_reply_email(message_id=message_id)
+    except Exception as error:
+        if self.request.retries >= EMAIL_RETRIES:
+            logger.exception("giving up on emailing agent reply %s", message_id)
+            return False
+        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
 
 
 @shared_task

@@ -55,6 +55,28 @@ class TrainingExample(models.Model):
     message_id = models.BigIntegerField(
         null=True, blank=True, help_text="The chat message this example came from."
     )
+    # A plain id, as message_id: this app does not import the chat.
+    conversation_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The conversation it came from: training takes at most "
+        "RETRAIN_MAX_PER_CONVERSATION reviewed examples from one conversation.",
+    )
+    golden = models.BooleanField(
+        default=False,
+        help_text="Part of the frozen evaluation set every candidate model is "
+        "measured on; never trained on. Changed only by the admin's actions.",
+    )
+    conflict = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        help_text="An example with the same or nearly the same text and another "
+        "label: neither is trained on until one is fixed or deleted.",
+    )
 
     objects = TrainingExampleQuerySet.as_manager()
 

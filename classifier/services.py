@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from classifier.datasets import IntentSet
 from classifier.models import OUT_OF_SCOPE, Intent, TrainingExample
+from ml.models import GoldenSet, ModelVersion
 
 
 @dataclass
@@ -19,9 +21,13 @@ class ImportResult:
 
 
 def examples_import(
-    *, intent_set: IntentSet, source: str, added_by: Any = None
+    *, intent_set: IntentSet, source: str, added_by: Any = None, golden: bool = False
 ) -> ImportResult:
-    """Add intents and examples; examples already present are skipped. All or none."""
+    """Add intents and examples; examples already present are skipped. All or none.
+
+    ``golden`` adds them to the golden set (evaluation only, never trained on);
+    when one exists already, that is an operator's change and its version goes up.
+    """
     with transaction.atomic():
         intents = {intent.name: intent for intent in Intent.objects.all()}
         names = {name for _, name in intent_set.examples if name != OUT_OF_SCOPE}
@@ -49,13 +55,48 @@ def examples_import(
                     intent=None if name == OUT_OF_SCOPE else intents[name],
                     source=source,
                     added_by=added_by,
+                    golden=golden,
                 )
             )
         TrainingExample.objects.bulk_create(rows)
+        golden_set = GoldenSet.objects.filter(kind=ModelVersion.Kind.INTENT).first()
+        if golden and rows and golden_set is not None:
+            golden_set.bump(f"imported {len(rows)} golden example(s)")
     return ImportResult(
         created=len(rows),
         skipped=len(intent_set.examples) - len(rows),
         intents_created=len(new),
+    )
+
+
+def examples_golden_change(
+    *, examples: QuerySet[TrainingExample], golden: bool, by: Any
+) -> int:
+    """Put examples into the intents' golden set or take them out (an operator's
+    decision); the set's version goes up by one when anything changed.
+
+    Returns:
+        How many examples changed.
+    """
+    with transaction.atomic():
+        golden_set, created = GoldenSet.objects.select_for_update().get_or_create(
+            kind=ModelVersion.Kind.INTENT, defaults={"note": "made by an operator"}
+        )
+        changed = examples.exclude(golden=golden).update(golden=golden)
+        if changed and not created:
+            who = getattr(by, "get_username", lambda: "")() or "an operator"
+            golden_set.bump(
+                f"{who} {'added' if golden else 'removed'} {changed} example(s)"
+            )
+    return changed
+
+
+def golden_set_version() -> int | None:
+    """The intents' golden set's version (``None`` before the first training)."""
+    return (
+        GoldenSet.objects.filter(kind=ModelVersion.Kind.INTENT)
+        .values_list("version", flat=True)
+        .first()
     )
 
 

@@ -47,3 +47,24 @@ def classify(text: str) -> Classification | None:
         model_version_id=version.pk,
         model_version=f"v{version.version}",
     )
+
+
+def classify_many(texts: list[str]) -> list[Classification] | None:
+    """Classify several messages (the clauses of one) in one call of the model;
+    ``None`` while no intent model is active."""
+    loaded = live_model.get()
+    if loaded is None:
+        return None
+    version, model = loaded
+    predictions = model.predict([for_the_model(text) for text in texts])
+    return [
+        Classification(
+            intent="oos" if p.out_of_scope else p.intent,
+            confidence=float(p.confidence),
+            top_k=[(name, float(score)) for name, score in p.top_k],
+            out_of_scope=bool(p.out_of_scope),
+            model_version_id=version.pk,
+            model_version=f"v{version.version}",
+        )
+        for p in predictions
+    ]

@@ -2,10 +2,10 @@
 
 :func:`fit_intent_model` fits a model on the texts it is given (the management
 commands, the benchmarks and the tests call it); :func:`intent_model_train` is the
-product's workflow: fit on the database's examples and register a candidate. A new
-version is measured on a held-out split of the current examples, next to the active
-version on the same split; :func:`promote_if_not_worse` puts it live only if it does
-no worse.
+product's workflow, recorded as a ``TrainingRun``: build the training set (golden
+examples, the rotating hold-out, conflicts and the per-reviewer and
+per-conversation caps left out), fit, score the candidate and the active version
+on the golden set and the hold-out, register, and let ``ml.promotion`` decide.
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import copy
 import math
 import os
 import random
+import re
 import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Max
+from django.conf import settings
 
 from classifier.metrics import metrics as classification_metrics
 from classifier.model import (
@@ -35,132 +37,388 @@ from classifier.model import (
     softmax,
 )
 from classifier.models import OUT_OF_SCOPE, TrainingExample
-from classifier.serving import live_model
-from ml import registry
-from ml.models import ModelVersion
+from classifier.normalise import for_the_model
+from ml import promotion, registry
+from ml.encoder import get_encoder
+from ml.models import GoldenSet, ModelVersion, TrainingRun
+from ml.runs import RunRecorder
 
 ProgressCallback = Callable[[int, int], None]
-
-HOLDOUT_FRACTION = 0.15
-HOLDOUT_SEED = 20261129
-# "Does no worse": macro-F1 may be lower by at most this (noise of a small split).
-TOLERANCE = 0.005
+# Seeds the first golden set's draw.
+GOLDEN_SEED = 20261129
 
 
 class TrainingError(ValueError):
     """The examples can't train a model (e.g. fewer than two intents)."""
 
 
-def holdout_split(
-    examples: list[tuple[str, str]],
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """A stratified, seeded split: (train, held out); small intents stay in train."""
-    by_label: dict[str, list[tuple[str, str]]] = defaultdict(list)
+# -- settings, read at call time ---------------------------------------------------
+
+
+def reviewer_cap() -> int:
+    """Reviewed examples one reviewer may contribute to a training set."""
+    return int(settings.RETRAIN_MAX_PER_REVIEWER)
+
+
+def conversation_cap() -> int:
+    """Reviewed examples one conversation may contribute to a training set."""
+    return int(settings.RETRAIN_MAX_PER_CONVERSATION)
+
+
+def duplicate_similarity() -> float:
+    """The cosine from which two texts are near-duplicates."""
+    return int(settings.RETRAIN_DUPLICATE_SIMILARITY) / 100
+
+
+# -- the data a run trains and is measured on ---------------------------------------
+
+
+@dataclass
+class Example:
+    pk: int
+    text: str
+    label: str
+    source: str
+    reviewer: str | None
+    conversation_id: int | None
+    golden: bool
+
+
+@dataclass
+class TrainingSet:
+    """What one run trains on and is measured on, and why the rest was left out."""
+
+    train: list[Example]
+    holdout: list[Example]
+    golden: list[Example]
+    snapshot: dict[str, Any] = field(default_factory=dict)
+
+
+def _examples() -> list[Example]:
+    rows = TrainingExample.objects.order_by("pk").values_list(
+        "pk",
+        "text",
+        "intent__name",
+        "source",
+        "added_by__username",
+        "conversation_id",
+        "golden",
+    )
+    return [
+        Example(pk, text, name or OUT_OF_SCOPE, source, reviewer, conversation, golden)
+        for pk, text, name, source, reviewer, conversation, golden in rows
+    ]
+
+
+def golden_set_ensure(examples: list[Example]) -> GoldenSet:
+    """The intents' golden set; the first call freezes one.
+
+    Examples already marked golden (an import with ``--golden``, the demo's
+    golden.yaml) are the set; else a seeded draw of up to ``GOLDEN_PER_INTENT``
+    seed or imported examples per label, never more than a third of a label's,
+    so that training keeps the rest.
+    """
+    golden, created = GoldenSet.objects.get_or_create(
+        kind=ModelVersion.Kind.INTENT,
+        defaults={"note": "frozen by the first training run"},
+    )
+    if created and not any(e.golden for e in examples):
+        rng = random.Random(GOLDEN_SEED)
+        by_label: dict[str, list[Example]] = defaultdict(list)
+        for example in examples:
+            if example.source != TrainingExample.Source.REVIEW:
+                by_label[example.label].append(example)
+        chosen: list[int] = []
+        for label in sorted(by_label):
+            rows = by_label[label]
+            rng.shuffle(rows)
+            take = min(int(settings.GOLDEN_PER_INTENT), len(rows) // 3)
+            chosen += [e.pk for e in rows[:take]]
+        TrainingExample.objects.filter(pk__in=chosen).update(golden=True)
+        frozen = set(chosen)
+        for example in examples:
+            example.golden = example.golden or example.pk in frozen
+    return golden
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", for_the_model(text).casefold()).split())
+
+
+def conflicts_refresh(examples: list[Example]) -> dict[int, int]:
+    """Flag the examples whose text is the same, or nearly, as another's with a
+    different label; the flags are stored (the admin lists them) and returned.
+
+    Same: equal after lower-casing and dropping punctuation, markup and emoji.
+    Nearly: the shared encoder's embeddings at least ``duplicate_similarity()``
+    alike.
+
+    Returns:
+        example id → the id of an example it conflicts with.
+    """
+    conflicts: dict[int, int] = {}
+    by_text: dict[str, Example] = {}
     for example in examples:
-        by_label[example[1]].append(example)
-    rng = random.Random(HOLDOUT_SEED)
-    train, held_out = [], []
-    for label in sorted(by_label):
-        rows = sorted(by_label[label])
-        rng.shuffle(rows)
-        n = int(len(rows) * HOLDOUT_FRACTION) if len(rows) >= 10 else 0
-        held_out += rows[:n]
-        train += rows[n:]
-    return train, held_out
+        seen = by_text.setdefault(_normalised(example.text), example)
+        if seen.label != example.label:
+            conflicts.setdefault(example.pk, seen.pk)
+            conflicts.setdefault(seen.pk, example.pk)
+    if len(examples) > 1:
+        vectors = get_encoder().encode([e.text for e in examples])
+        labels = np.array([e.label for e in examples])
+        threshold = duplicate_similarity()
+        for start in range(0, len(examples), 512):
+            block = vectors[start : start + 512] @ vectors.T
+            rows, cols = np.nonzero(block >= threshold)
+            for row, col in zip(rows + start, cols, strict=True):
+                if labels[row] != labels[col]:
+                    conflicts.setdefault(examples[row].pk, examples[col].pk)
+    stale = TrainingExample.objects.filter(conflict__isnull=False).exclude(
+        pk__in=conflicts
+    )
+    stale.update(conflict=None)
+    changed = [
+        TrainingExample(pk=pk, conflict_id=other) for pk, other in conflicts.items()
+    ]
+    TrainingExample.objects.bulk_update(changed, ["conflict"], batch_size=500)
+    return conflicts
 
 
-def score(model: IntentModel, examples: list[tuple[str, str]]) -> dict[str, float]:
-    """Accuracy and macro-F1 (and oos figures when there are oos rows)."""
-    texts = [text for text, _ in examples]
-    gold = [label for _, label in examples]
-    return classification_metrics(gold, model.predict(texts))
+def _previous_cutoff() -> int:
+    """The newest example id the previous finished run of the intents saw."""
+    previous = (
+        TrainingRun.objects.filter(
+            kind=ModelVersion.Kind.INTENT, finished__isnull=False
+        )
+        .exclude(outcome=TrainingRun.Outcome.FAILED)
+        .order_by("-finished")
+        .values_list("snapshot", flat=True)
+        .first()
+    )
+    return int((previous or {}).get("cutoff_id") or 0)
+
+
+def _capped(
+    rows: list[Example], key: Callable[[Example], Any], cap: int
+) -> tuple[list[Example], Counter[Any]]:
+    """The newest ``cap`` rows of each key (``None`` keys are not capped)."""
+    kept: list[Example] = []
+    counts: Counter[Any] = Counter()
+    skipped: Counter[Any] = Counter()
+    for example in sorted(rows, key=lambda e: -e.pk):
+        group = key(example)
+        if group is not None and counts[group] >= cap:
+            skipped[group] += 1
+            continue
+        counts[group] += 1
+        kept.append(example)
+    return sorted(kept, key=lambda e: e.pk), skipped
+
+
+def training_set_build() -> TrainingSet:
+    """Split the database's examples into what the next run trains on, its
+    rotating hold-out and the golden set, applying the conflicts and the caps.
+
+    The hold-out is the newest ``RETRAIN_HOLDOUT_PERCENT`` of the reviewed
+    examples added since the previous run (at most ``RETRAIN_HOLDOUT_MAX``):
+    neither the active model nor this candidate trained on them, and the next run
+    trains on them.
+    """
+    examples = _examples()
+    golden_set = golden_set_ensure(examples)
+    conflicts = conflicts_refresh(examples)
+    cutoff = _previous_cutoff()
+    golden = [e for e in examples if e.golden]
+    pool = [e for e in examples if not e.golden and e.pk not in conflicts]
+    new_reviewed = [
+        e for e in pool if e.source == TrainingExample.Source.REVIEW and e.pk > cutoff
+    ]
+    n_holdout = min(
+        math.ceil(len(new_reviewed) * int(settings.RETRAIN_HOLDOUT_PERCENT) / 100),
+        int(settings.RETRAIN_HOLDOUT_MAX),
+    )
+    holdout = sorted(new_reviewed, key=lambda e: -e.pk)[:n_holdout]
+    held = {e.pk for e in holdout}
+    reviewed = [
+        e
+        for e in pool
+        if e.source == TrainingExample.Source.REVIEW and e.pk not in held
+    ]
+    others = [e for e in pool if e.source != TrainingExample.Source.REVIEW]
+    reviewed, over_reviewer = _capped(reviewed, lambda e: e.reviewer, reviewer_cap())
+    reviewed, over_conversation = _capped(
+        reviewed, lambda e: e.conversation_id, conversation_cap()
+    )
+    train = sorted(others + reviewed, key=lambda e: e.pk)
+    snapshot = {
+        "examples": len(examples),
+        "cutoff_id": max((e.pk for e in examples), default=0),
+        "train": len(train),
+        "by_source": dict(Counter(e.source for e in train)),
+        "by_intent": dict(sorted(Counter(e.label for e in train).items())),
+        "golden": {"version": golden_set.version, "examples": len(golden)},
+        "holdout": {"examples": len(holdout), "added_after_id": cutoff},
+        "left_out": {
+            "golden": len(golden),
+            "conflicts": len([e for e in examples if e.pk in conflicts]),
+            "holdout": len(holdout),
+            "over_reviewer_cap": sum(over_reviewer.values()),
+            "over_conversation_cap": sum(over_conversation.values()),
+        },
+        "caps": {
+            "per_reviewer": reviewer_cap(),
+            "per_conversation": conversation_cap(),
+        },
+        "capped_reviewers": {str(k): n for k, n in over_reviewer.most_common(10)},
+    }
+    return TrainingSet(train=train, holdout=holdout, golden=golden, snapshot=snapshot)
+
+
+def score(
+    model: IntentModel, examples: list[Example]
+) -> tuple[list[str], dict[str, Any]]:
+    """The model's predicted labels for ``examples`` (read as serving reads a
+    message) and its metrics on them; ``{}`` for no examples."""
+    if not examples:
+        return [], {}
+    predictions = model.predict([for_the_model(e.text) for e in examples])
+    gold = [e.label for e in examples]
+    result: dict[str, Any] = classification_metrics(gold, predictions)
+    result["examples"] = len(examples)
+    return [p.intent for p in predictions], result
+
+
+def _active_model() -> tuple[ModelVersion | None, IntentModel | None, str]:
+    """The active version, loaded here for comparison (not the serving copy)."""
+    active = ModelVersion.objects.filter(
+        kind=ModelVersion.Kind.INTENT, status=ModelVersion.Status.ACTIVE
+    ).first()
+    if active is None:
+        return None, None, ""
+    try:
+        return active, IntentModel.load(registry.verified_path(active)), ""
+    except (registry.ArtifactError, OSError, ValueError) as error:
+        return active, None, f"the active {active} could not be loaded ({error})"
 
 
 def intent_model_train(
-    *, progress: Callable[[int, int], None] | None = None, **options: Any
+    *,
+    recorder: RunRecorder,
+    promote: bool,
+    force: bool = False,
+    **options: Any,
 ) -> ModelVersion:
-    """Train on every example in the database and register a candidate version.
+    """Train on the database's examples, measure, register, and judge the candidate.
+
+    The candidate and the active version are both scored on the golden set and on
+    the run's hold-out; ``ml.promotion.judge_classification`` decides on the golden
+    set, and the verdict is recorded on the version and the run.
 
     Args:
-        progress: ``progress(done, total)`` after each training step.
+        recorder: the run's recorder (stage, progress, log, snapshot).
+        promote: activate or reject the candidate as the verdict says; else it
+            stays a candidate, with the verdict recorded.
+        force: activate it whatever the verdict (an operator's decision).
         **options: overrides of ``classifier.model.TrainConfig``.
 
     Returns:
-        The new candidate version, with its held-out metrics.
+        The registered version.
 
     Raises:
         TrainingError: the examples can't train a model.
     """
-    examples = TrainingExample.objects.labelled()
-    intents = {label for _, label in examples} - {OUT_OF_SCOPE}
+    recorder.stage("reading the examples", start=0, end=5)
+    data = training_set_build()
+    recorder.snapshot(data.snapshot)
+    left_out = data.snapshot["left_out"]
+    recorder.say(
+        f"{len(data.train)} examples to train on; left out: {left_out['golden']} "
+        f"golden, {left_out['holdout']} held out, {left_out['conflicts']} in "
+        f"conflict, {left_out['over_reviewer_cap']} over the per-reviewer cap, "
+        f"{left_out['over_conversation_cap']} over the per-conversation cap"
+    )
+    intents = {e.label for e in data.train} - {OUT_OF_SCOPE}
     if len(intents) < 2:
         raise TrainingError(
             f"{len(intents)} intent(s) have examples; at least 2 are needed to train"
         )
-    train, held_out = holdout_split(examples)
-    texts, labels = zip(*train, strict=True)
+    recorder.stage("training", start=5, end=85)
     try:
         model = fit_intent_model(
-            list(texts), list(labels), progress=progress, **options
+            [e.text for e in data.train],
+            [e.label for e in data.train],
+            progress=recorder.progress,
+            **options,
         )
     except ValueError as error:
         raise TrainingError(str(error)) from None
+    recorder.stage("scoring on the golden set and the hold-out", start=85, end=95)
+    predicted, golden_metrics = score(model, data.golden)
+    _, holdout_metrics = score(model, data.holdout)
+    active, active_model, active_problem = _active_model()
+    active_predicted: list[str] | None = None
+    active_metrics: dict[str, Any] = {}
+    if active_model is not None:
+        active_predicted, active_golden = score(active_model, data.golden)
+        active_metrics = {
+            "version": active.version if active else None,
+            "golden": active_golden,
+            "holdout": score(active_model, data.holdout)[1],
+        }
+    elif active_problem:
+        recorder.say(active_problem)
     metrics: dict[str, Any] = {
-        **score(model, held_out),
-        "n_train": len(train),
-        "n_held_out": len(held_out),
+        # The figures the admin lists: the golden set's.
+        "accuracy": golden_metrics.get("accuracy"),
+        "macro_f1": golden_metrics.get("macro_f1"),
+        "golden": {**golden_metrics, "version": data.snapshot["golden"]["version"]},
+        "holdout": holdout_metrics,
+        "n_train": len(data.train),
+        "n_held_out": len(data.holdout),
+        "train_seconds": model.info.get("train_seconds"),
     }
-    metrics["train_seconds"] = model.info.get("train_seconds")
+    recorder.metrics(
+        {"primary": "macro_f1", "candidate": metrics, "active": active_metrics}
+    )
+    recorder.stage("registering", start=95, end=100)
     with tempfile.TemporaryDirectory() as directory:
         model.save(Path(directory))
-        return registry.register(
+        version = registry.register(
             kind=ModelVersion.Kind.INTENT,
             source_dir=Path(directory),
             metrics=metrics,
-            trained_on=training_data_summary(),
+            trained_on=data.snapshot,
         )
-
-
-def training_data_summary() -> dict[str, Any]:
-    examples = TrainingExample.objects.all()
-    summary = examples.aggregate(n=Count("pk"), last_id=Max("pk"))
-    summary["by_source"] = dict(
-        Counter(dict(examples.values_list("source").annotate(n=Count("pk"))))
+    recorder.say(f"registered {version}")
+    verdict = promotion.judge_classification(
+        gold=[e.label for e in data.golden],
+        candidate=predicted,
+        active=active_predicted,
+        oos_label=OUT_OF_SCOPE,
+        min_support=int(settings.PROMOTION_MIN_SUPPORT),
+        max_recall_drop=int(settings.PROMOTION_MAX_RECALL_DROP) / 100,
     )
-    summary["intents"] = examples.values("intent").distinct().count()
-    return summary
-
-
-def active_metrics_on_same_split() -> dict[str, float] | None:
-    """The active version's scores on today's held-out split (None if none)."""
-    loaded = live_model.get()
-    if loaded is None:
-        return None
-    _, held_out = holdout_split(TrainingExample.objects.labelled())
-    return score(loaded[1], held_out)
-
-
-def promote_if_not_worse(candidate: ModelVersion, *, force: bool = False) -> bool:
-    """Activate ``candidate`` unless it does worse than the active one; else reject.
-
-    Returns:
-        Whether the candidate is now active.
-    """
-    current = active_metrics_on_same_split()
-    if (
-        not force
-        and current is not None
-        and candidate.metrics["macro_f1"] < current["macro_f1"] - TOLERANCE
-    ):
-        candidate.metrics["compared_with_active"] = current
-        candidate.save(update_fields=["metrics"])
-        registry.reject(candidate)
-        return False
-    if current is not None:
-        candidate.metrics["compared_with_active"] = current
-        candidate.save(update_fields=["metrics"])
-    registry.activate(candidate)
-    return True
+    if active_problem and verdict.promote:
+        verdict = promotion.Verdict(
+            True, f"{verdict.reason} ({active_problem})", verdict.details
+        )
+    if force and not verdict.promote:
+        verdict = promotion.Verdict(
+            True, f"forced by the operator over: {verdict.reason}", verdict.details
+        )
+    if promote or force:
+        promoted = promotion.apply(verdict, candidate=version, run=recorder.run)
+        recorder.say(("promoted: " if promoted else "rejected: ") + recorder.run.reason)
+    else:
+        version.metrics["verdict"] = {"promoted": False, "reason": verdict.reason}
+        version.save(update_fields=["metrics"])
+        recorder.run.version = version
+        recorder.run.reason = (
+            f"not activated (not asked to); the rule says: {verdict.reason}"
+        )[:300]
+        recorder.run.save(update_fields=["version", "reason"])
+        recorder.say(recorder.run.reason)
+    return version
 
 
 # -- input validation -------------------------------------------------------------

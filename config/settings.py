@@ -158,11 +158,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # answers long before it (see REPLY_SWEEP_AFTER_SECONDS).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "inference"
+# Embeddings have their own queue: a catalog import never delays a chat reply;
+# webhook deliveries wait on the shop's servers: never in the chat's queue either.
 CELERY_TASK_ROUTES = {
     "*.train_*": {"queue": "training"},
-    # Webhook deliveries wait on the shop's servers: never in the chat's queue.
+    "*.embed_*": {"queue": "embeddings"},
+    "*.sweep_embeddings": {"queue": "embeddings"},
     "api.tasks.*": {"queue": "webhooks"},
 }
+# The periodic tasks are rows (django-celery-beat), created once by
+# `manage.py setup_schedule` (run after every migrate) and then the operators'
+# to edit in the admin: there is no CELERY_BEAT_SCHEDULE for beat to write back.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
@@ -309,6 +315,13 @@ CHAT_THROTTLE = (
 CUSTOMER_TOKEN_MAX_AGE = env_int(
     "CUSTOMER_TOKEN_MAX_AGE", 30 * 24 * 60 * 60, minimum=60
 )
+# An agent's reply to a customer who left an email is emailed to them too, with a
+# link back to the conversation: SHOP_URL (a page with the chat widget) plus a signed
+# token, valid for CONVERSATION_LINK_MAX_AGE seconds.
+SHOP_URL = env_str("SHOP_URL", "http://localhost:8000/")
+CONVERSATION_LINK_MAX_AGE = env_int(
+    "CONVERSATION_LINK_MAX_AGE", 7 * 24 * 60 * 60, minimum=60
+)
 # --- Rate limits --------------------------------------------------------------
 # What one busy shopper's connection may send in a window of this many seconds, per
 # frame type ("frames": every frame, read or not). A client address may send
@@ -365,23 +378,26 @@ WEBHOOK_RETRY_FOR_SECONDS = env_int(
     "WEBHOOK_RETRY_FOR_SECONDS", 24 * 60 * 60, minimum=60
 )
 
-CELERY_BEAT_SCHEDULE = {
-    # Webhook deliveries that are due: retries, and any whose task was lost.
-    "sweep-webhooks": {"task": "api.tasks.sweep_webhooks", "schedule": 30.0},
-    "refresh-queue": {"task": "chatbot.tasks.refresh_queue", "schedule": 30.0},
-    "sweep-pending-replies": {
-        "task": "chatbot.tasks.sweep_pending_replies",
-        "schedule": float(REPLY_SWEEP_EVERY_SECONDS),
-    },
-    # Weekly retraining on the examples reviewers added; live only if no worse.
-    "train-intents": {
-        "task": "classifier.tasks.train_intents",
-        "schedule": 7 * 24 * 60 * 60.0,
-    },
-    # Daily retraining on the day's interactions (routed to the "training" queue).
-    "train-recommender": {
-        "task": "recommender.tasks.train_recommender",
-        "schedule": 24 * 60 * 60.0,
-        "kwargs": {"activate": True},
-    },
-}
+# --- Retraining ---------------------------------------------------------------
+# Encoder fine-tuning epochs of the scheduled and admin-started intent trainings
+# (0 trains only a head on the frozen encoder: minutes instead of tens of them).
+INTENT_FINETUNE_EPOCHS = env_int("INTENT_FINETUNE_EPOCHS", 3, minimum=0)
+# Training takes at most this many reviewed examples from one reviewer (the newest)
+# and from one conversation, so one person or one chat cannot move the model; the
+# rest are skipped and counted in the run's snapshot.
+RETRAIN_MAX_PER_REVIEWER = env_int("RETRAIN_MAX_PER_REVIEWER", 100, minimum=1)
+RETRAIN_MAX_PER_CONVERSATION = env_int("RETRAIN_MAX_PER_CONVERSATION", 5, minimum=1)
+# Two examples whose texts' embeddings are at least this similar (cosine, in
+# hundredths) and whose labels differ are a conflict: neither is trained on.
+RETRAIN_DUPLICATE_SIMILARITY = env_int("RETRAIN_DUPLICATE_SIMILARITY", 95, minimum=50)
+# Each run holds out this share (percent) of the reviewed examples added since the
+# previous run, the newest, at most RETRAIN_HOLDOUT_MAX; the next run trains on them.
+RETRAIN_HOLDOUT_PERCENT = env_int("RETRAIN_HOLDOUT_PERCENT", 20, minimum=0)
+RETRAIN_HOLDOUT_MAX = env_int("RETRAIN_HOLDOUT_MAX", 200, minimum=0)
+# The first training freezes this many examples per intent into the golden set
+# when none are marked golden yet (demo: classifier/demo/golden.yaml).
+GOLDEN_PER_INTENT = env_int("GOLDEN_PER_INTENT", 10, minimum=1)
+# Promotion: an intent with at least PROMOTION_MIN_SUPPORT golden examples may lose
+# at most PROMOTION_MAX_RECALL_DROP points of recall.
+PROMOTION_MIN_SUPPORT = env_int("PROMOTION_MIN_SUPPORT", 10, minimum=1)
+PROMOTION_MAX_RECALL_DROP = env_int("PROMOTION_MAX_RECALL_DROP", 5, minimum=0)

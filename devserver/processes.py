@@ -93,7 +93,8 @@ def celery_command(*args: str) -> list[str]:
 def worker_command(
     *,
     name: str,
-    queues: str = "inference,training,webhooks",
+    queues: str = "inference,training,embeddings",
+    concurrency: int = 2,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
     """A Celery worker on ``queues``, named ``name@<host>``.
@@ -104,7 +105,16 @@ def worker_command(
     Training tasks' time limits also need it.
     """
     return celery_command(
-        "worker", "-Q", queues, "-P", "prefork", "-c", "2", "-n", f"{name}@%h", *extra
+        "worker",
+        "-Q",
+        queues,
+        "-P",
+        "prefork",
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{name}@%h",
+        *extra,
     )
 
 

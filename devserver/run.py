@@ -1,9 +1,10 @@
 """``make run`` (``python -m devserver.run``): the whole stack in one terminal.
 
 Starts PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), migrates,
-loads the demo data once, then runs the ASGI server, a Celery worker and Celery beat
-until Ctrl-C, which stops every process started here. The children find the
-databases through the environment they inherit.
+loads the demo data once (migrate also creates the periodic tasks once), then runs
+the ASGI server, one Celery worker per queue (inference, training, embeddings) and
+Celery beat until Ctrl-C, which stops every process started here. The children
+find the databases through the environment they inherit.
 """
 
 from __future__ import annotations
@@ -35,9 +36,20 @@ def manage(*args: str) -> None:
 
 
 def processes(port: int) -> dict[str, list[str]]:
+    """The web server, one Celery worker per queue (as compose runs them), beat."""
     return {
         "web": web_command(port),
-        "worker": worker_command(name="dev"),
+        "worker-inference": worker_command(name="inference", queues="inference"),
+        "worker-training": worker_command(
+            name="training", queues="training", concurrency=1
+        ),
+        "worker-embeddings": worker_command(
+            name="embeddings", queues="embeddings", concurrency=1
+        ),
+        # The shop's webhooks wait on its servers: a worker of their own.
+        "worker-webhooks": worker_command(
+            name="webhooks", queues="webhooks", concurrency=1
+        ),
         "beat": beat_command(schedule=BASE_DIR / ".data" / "celerybeat-schedule"),
     }
 
@@ -70,7 +82,7 @@ def supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        say("stopped the web server, the worker and beat")
+        say("stopped the web server, the workers and beat")
 
 
 def main() -> None:

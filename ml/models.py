@@ -3,7 +3,11 @@ embedding columns every searchable model shares."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
 # The width of the shared encoder's vectors (all-MiniLM-L6-v2).
@@ -100,3 +104,123 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.version} ({self.status})"
+
+
+class GoldenSet(models.Model):
+    """The frozen evaluation set of one kind of model, and its version.
+
+    Created by the first training run of the kind; after that only an operator's
+    explicit action changes what is in it (and bumps :attr:`version`), so every
+    candidate of one version is measured on exactly the same examples. Where the
+    members live depends on the kind: intent examples carry a ``golden`` flag;
+    the recommender's time-split cases are stored here, in :attr:`cases`.
+    """
+
+    kind = models.CharField(
+        max_length=20, choices=ModelVersion.Kind.choices, unique=True
+    )
+    version = models.PositiveIntegerField(
+        default=1, help_text="Increases by one whenever an operator changes the set."
+    )
+    cases = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="For the recommender: the frozen (history, next product) cases.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    changed = models.DateTimeField(auto_now=True)
+    note = models.CharField(
+        max_length=300, blank=True, help_text="Why the set last changed."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.kind} golden set v{self.version}"
+
+    def bump(self, note: str) -> None:
+        """Record that an operator changed the set: a new version, and why."""
+        self.version = models.F("version") + 1
+        self.note = note[:300]
+        self.save(update_fields=["version", "note", "changed"])
+        self.refresh_from_db(fields=["version"])
+
+
+class TrainingRun(models.Model):
+    """One training of one kind of model, from its data snapshot to its outcome.
+
+    Training writes its stage, progress and log here as it goes (at most about
+    once a second), so the admin can show a run live.
+    """
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        OPERATOR = "operator", "Operator (admin)"
+        COMMAND = "command", "Command line"
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        PROMOTED = "promoted", "Promoted"
+        REJECTED = "rejected", "Rejected"
+        REGISTERED = "registered", "Registered, not judged"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=ModelVersion.Kind.choices)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The operator who asked for it, for a run started in the admin.",
+    )
+    stage = models.CharField(
+        max_length=80, default="queued", help_text="What the run is doing now."
+    )
+    percent = models.PositiveSmallIntegerField(default=0)
+    log = models.TextField(blank=True, help_text="The last lines the run wrote.")
+    snapshot = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What it trained and was measured on: counts per source and "
+        "intent, examples left out (caps, conflicts), golden set and hold-out.",
+    )
+    metrics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The candidate's and the active version's scores, side by side.",
+    )
+    outcome = models.CharField(
+        max_length=20, choices=Outcome.choices, default=Outcome.RUNNING
+    )
+    reason = models.CharField(
+        max_length=300, blank=True, help_text="Why it was promoted or rejected."
+    )
+    error = models.TextField(blank=True, help_text="What made a failed run fail.")
+    version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        help_text="The version the run registered.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["kind", "-created"], name="run_kind_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} run #{self.pk} ({self.outcome})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.finished is None and self.outcome == self.Outcome.RUNNING
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started is None:
+            return None
+        return (self.finished or timezone.now()) - self.started

@@ -18,6 +18,7 @@ __all__ = [
     "Case",
     "Scorer",
     "Split",
+    "case_gains",
     "history_masks",
     "leave_one_out",
     "ndcg",
@@ -90,6 +91,13 @@ def _ranks(scores: np.ndarray, masks: np.ndarray, targets: np.ndarray) -> np.nda
 
 def _gains(ranks: np.ndarray, k: int) -> np.ndarray:
     return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def case_gains(
+    scores: np.ndarray, masks: np.ndarray, targets: np.ndarray, *, k: int = K
+) -> np.ndarray:
+    """Each case's NDCG@k gain (what a paired comparison of two models needs)."""
+    return _gains(_ranks(scores, masks, targets), k)
 
 
 def ndcg(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from ml.models import ModelVersion
+from ml.runs import recording, run_for_task
 from ml.tasks import training_task
 from recommender import embeddings
 
@@ -15,13 +17,19 @@ def embed_products(product_ids: list[int]) -> int:
 
 
 @training_task(soft_time_limit=20 * 60, time_limit=25 * 60)
-def train_recommender(activate: bool = True) -> int:
+def train_recommender(activate: bool = True, run_id: int | None = None) -> int | None:
     """Retrain the collaborative recommender on all interactions; the version's id.
 
-    Runs on the "training" queue (settings route ``*.train_*`` there). Running it
-    twice registers two versions; only one that does no worse is activated.
+    Runs on the "training" queue (settings route ``*.train_*`` there), recorded as
+    a ``TrainingRun`` (the one queued in the admin, ``run_id``, or a new scheduled
+    one). Running it twice registers two versions; each is judged by the promotion
+    rule on the golden set. ``None`` when the run had already been done.
     """
     # Training loads torch; the web process imports this module too.
     from recommender.training import recommender_train
 
-    return recommender_train(activate=activate).pk
+    run = run_for_task(kind=ModelVersion.Kind.RECOMMENDER, run_id=run_id)
+    if run is None:
+        return None
+    with recording(run) as recorder:
+        return recommender_train(activate=activate, recorder=recorder).pk

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,19 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from torch import nn
 
-from ml import registry
+from ml import promotion, registry
 from ml.encoder import get_encoder
-from ml.models import ModelVersion
+from ml.models import GoldenSet, ModelVersion, TrainingRun
+from ml.runs import RunRecorder, recording, run_create
 from ml.torch_utils import Progress, encode_texts, no_progress, torch_threads
-from recommender.metrics import Case, history_masks, leave_one_out, ndcg, rank_metrics
+from recommender.metrics import (
+    Case,
+    case_gains,
+    history_masks,
+    leave_one_out,
+    ndcg,
+    rank_metrics,
+)
 from recommender.model import (
     NEIGHBOURS,
     Item,
@@ -42,29 +51,134 @@ from recommender.models import Interaction, Product
 
 __all__ = ["fit_recommender", "recommender_train", "sequences_from_triples"]
 
+logger = logging.getLogger(__name__)
 RECOMMENDER_MIN_CASES = 20
+GOLDEN_SHARE = 0.2
+GOLDEN_MAX_CASES = 2000
+GOLDEN_SEED = 20261201
 
 
-def _interaction_sequences() -> tuple[dict[int, list[str]], int]:
+def _interaction_sequences(
+    held_out: Mapping[int, int] | None = None,
+) -> tuple[dict[int, list[str]], int]:
     """Each customer's products in time order (every kind), repeats in a row merged.
 
     A view, an add-to-cart and a purchase of one product in a row are one step of the
     sequence: the sequence model learns what comes *next*, not how strongly.
-    Customers above an honest shopper's event rate are left out.
+    Customers above an honest shopper's event rate are left out, and so is, for a
+    customer of the golden set (``held_out``: customer → first held-out
+    interaction id), everything from the golden case's target on.
     """
+    held_out = held_out or {}
     sequences: dict[int, list[str]] = {}
     rows = (
         Interaction.objects.exclude(customer_id__in=_flooding_customers())
         .order_by("created", "pk")
-        .values_list("customer_id", "product__sku")
+        .values_list("pk", "customer_id", "product__sku")
     )
     count = 0
-    for customer_id, sku in rows.iterator(chunk_size=5000):
+    for pk, customer_id, sku in rows.iterator(chunk_size=5000):
+        if customer_id in held_out and pk >= held_out[customer_id]:
+            continue
         count += 1
         sequence = sequences.setdefault(customer_id, [])
         if not sequence or sequence[-1] != sku:
             sequence.append(sku)
     return sequences, count
+
+
+def golden_cases_freeze() -> GoldenSet | None:
+    """The recommender's golden set; frozen once there are enough customers.
+
+    Time-split: for a seeded draw of ``GOLDEN_SHARE`` of the customers with two
+    or more steps (at least ``RECOMMENDER_MIN_CASES``, at most
+    ``GOLDEN_MAX_CASES``), their last step is the target and the steps before it
+    the history. Training never sees a golden customer's interactions from the
+    target on. Frozen once there are twice ``RECOMMENDER_MIN_CASES`` such
+    customers, so that most of them still train.
+    """
+    golden = GoldenSet.objects.filter(kind=ModelVersion.Kind.RECOMMENDER).first()
+    if golden is not None:
+        return golden
+    steps: dict[int, list[tuple[str, int]]] = {}
+    rows = (
+        Interaction.objects.exclude(customer_id__in=_flooding_customers())
+        .order_by("created", "pk")
+        .values_list("pk", "customer_id", "product__sku")
+    )
+    for pk, customer_id, sku in rows.iterator(chunk_size=5000):
+        sequence = steps.setdefault(customer_id, [])
+        if not sequence or sequence[-1][0] != sku:
+            sequence.append((sku, pk))
+    eligible = sorted(c for c, seq in steps.items() if len(seq) >= 2)
+    if len(eligible) < 2 * RECOMMENDER_MIN_CASES:
+        return None
+    random.Random(GOLDEN_SEED).shuffle(eligible)
+    size = max(RECOMMENDER_MIN_CASES, int(len(eligible) * GOLDEN_SHARE))
+    cases = [
+        {
+            "customer": customer,
+            "history": [sku for sku, _ in steps[customer][:-1]],
+            "target": steps[customer][-1][0],
+            "from_id": steps[customer][-1][1],
+        }
+        for customer in sorted(eligible[: min(size, GOLDEN_MAX_CASES)])
+    ]
+    golden, _ = GoldenSet.objects.get_or_create(
+        kind=ModelVersion.Kind.RECOMMENDER,
+        defaults={"cases": cases, "note": "frozen by the first measurable training"},
+    )
+    return golden
+
+
+def golden_gains(
+    model: RecommenderModel, cases: Sequence[dict[str, Any]]
+) -> np.ndarray:
+    """The model's NDCG@10 gain on each golden case; 0 where it does not know the
+    target (a product it was not trained with)."""
+    gains = np.zeros(len(cases))
+    known = [
+        (row, case) for row, case in enumerate(cases) if case["target"] in model.index
+    ]
+    if not known:
+        return gains
+    histories = [
+        [model.index[sku] for sku in case["history"] if sku in model.index]
+        for _, case in known
+    ]
+    targets = np.array([model.index[case["target"]] for _, case in known])
+    scorable = [
+        Case(None, tuple(history), int(target))
+        for history, target in zip(histories, targets, strict=True)
+    ]
+    scores = model.scores(histories)
+    rows = [row for row, _ in known]
+    gains[rows] = case_gains(scores, history_masks(scorable, model.n_items), targets)
+    return gains
+
+
+def _recorded(recorder: RunRecorder) -> Progress:
+    """A :data:`Progress` that reports each epoch to the run."""
+
+    def wrap(items: Iterable[Any], desc: str, total: int | None) -> Iterator[Any]:
+        for done, item in enumerate(items, 1):
+            yield item
+            recorder.progress(done, total or done)
+
+    return wrap
+
+
+def _active_recommender() -> RecommenderModel | None:
+    active = ModelVersion.objects.filter(
+        kind=ModelVersion.Kind.RECOMMENDER, status=ModelVersion.Status.ACTIVE
+    ).first()
+    if active is None:
+        return None
+    try:
+        return RecommenderModel.load(registry.verified_path(active))
+    except (registry.ArtifactError, OSError, ValueError):
+        logger.exception("the active %s could not be loaded for comparison", active)
+        return None
 
 
 def _flooding_customers() -> QuerySet[Any, Any]:
@@ -82,22 +196,49 @@ def _flooding_customers() -> QuerySet[Any, Any]:
     )
 
 
-def recommender_train(*, activate: bool) -> ModelVersion:
+def recommender_train(
+    *, activate: bool, recorder: RunRecorder | None = None
+) -> ModelVersion:
     """Train the collaborative recommender on the Interaction table and register it.
 
     A quick leave-one-out first (each customer's last product = test, the one before
-    = early stopping) gives the metrics and the epoch count; the registered model is
-    then trained on everything for that many epochs.
+    = early stopping) gives the epoch count; the registered model is then trained
+    on everything but the golden cases' targets for that many epochs, and judged
+    by ``ml.promotion.judge_ranking`` on the golden set's NDCG@10 against the
+    active version.
 
     Args:
-        activate: make the new version active, when it does no worse on NDCG@10
-            than the active one (by their own leave-one-out; with too few test
-            cases to measure, it is activated when nothing else is active).
+        activate: activate or reject the new version as the promotion rule says
+            (until a golden set can be frozen there is nothing to measure, and the
+            new version is activated).
+        recorder: the training run's recorder; without one a run is recorded
+            here (trigger: command).
 
     Returns:
-        The registered version (active, candidate, or rejected when it was worse).
+        The registered version (active, candidate, or rejected).
     """
-    sequences, interactions = _interaction_sequences()
+    if recorder is None:
+        run = run_create(
+            kind=ModelVersion.Kind.RECOMMENDER, trigger=TrainingRun.Trigger.COMMAND
+        )
+        with recording(run) as own:
+            return recommender_train(activate=activate, recorder=own)
+    recorder.stage("reading the interactions", start=0, end=5)
+    golden = golden_cases_freeze()
+    cases = golden.cases if golden is not None else []
+    held_out = {case["customer"]: case["from_id"] for case in cases}
+    sequences, interactions = _interaction_sequences(held_out)
+    recorder.snapshot(
+        {
+            "interactions": interactions,
+            "customers": len(sequences),
+            "golden": {
+                "version": golden.version if golden else None,
+                "cases": len(cases),
+            },
+        }
+    )
+    recorder.stage("training", start=5, end=85)
     products = list(Product.objects.order_by("pk"))
     texts = {p.sku: p.search_text() for p in products}
     vectors = _product_vectors(products)
@@ -111,7 +252,7 @@ def recommender_train(*, activate: bool) -> ModelVersion:
     metrics: dict[str, Any] = {"cases": len(split.test)}
     epochs = config.epochs
     if len(split.test) >= RECOMMENDER_MIN_CASES and split.valid:
-        held_out = fit_recommender(
+        measured = fit_recommender(
             {c: [skus[i] for i in seq] for c, seq in split.train.items()},
             item_texts=texts,
             item_vectors=vectors,
@@ -120,18 +261,43 @@ def recommender_train(*, activate: bool) -> ModelVersion:
                 for case in split.valid
             ],
             config=config,
+            progress=_recorded(recorder),
         )
-        if held_out.item_ids != skus:
+        if measured.item_ids != skus:
             raise AssertionError("the model's item order differs from the catalog's")
-        metrics.update(rank_metrics(held_out.scores, split.test))
-        epochs = max(1, int(held_out.meta["best_epoch"]))
-        config.content_weight = held_out.config.content_weight
-        config.cold_content_weight = held_out.config.cold_content_weight
-        config.cold_bias = held_out.config.cold_bias
+        metrics.update(rank_metrics(measured.scores, split.test))
+        epochs = max(1, int(measured.meta["best_epoch"]))
+        config.content_weight = measured.config.content_weight
+        config.cold_content_weight = measured.config.cold_content_weight
+        config.cold_bias = measured.config.cold_bias
     # Without validation cases the final run keeps the blend chosen above.
     final_config = dataclasses.replace(config, epochs=epochs)
+    recorder.say(f"final fit: {epochs} epochs on {len(sequences)} customers")
     model = fit_recommender(
-        sequences, item_texts=texts, item_vectors=vectors, config=final_config
+        sequences,
+        item_texts=texts,
+        item_vectors=vectors,
+        config=final_config,
+        progress=_recorded(recorder),
+    )
+    recorder.stage("scoring on the golden set", start=85, end=95)
+    gains = golden_gains(model, cases)
+    active_model = _active_recommender() if cases else None
+    active_gains = golden_gains(active_model, cases) if active_model else None
+    if cases:
+        metrics["golden"] = {
+            "ndcg@10": round(float(gains.mean()), 4),
+            "cases": len(cases),
+            "version": golden.version if golden else None,
+        }
+    recorder.metrics(
+        {
+            "primary": "ndcg@10",
+            "candidate": metrics,
+            "active": {"golden": {"ndcg@10": round(float(active_gains.mean()), 4)}}
+            if active_gains is not None
+            else {},
+        }
     )
     trained_on = {
         "interactions": interactions,
@@ -139,6 +305,7 @@ def recommender_train(*, activate: bool) -> ModelVersion:
         "products": len(products),
         "epochs": epochs,
         "train_seconds": model.meta.get("train_seconds"),
+        "golden_cases": len(cases),
     }
     with tempfile.TemporaryDirectory() as directory:
         model.save(directory)
@@ -148,22 +315,26 @@ def recommender_train(*, activate: bool) -> ModelVersion:
             metrics=metrics,
             trained_on=trained_on,
         )
+    recorder.say(f"registered {version}")
+    if not cases:
+        verdict = promotion.Verdict(
+            True,
+            f"no golden set yet (fewer than {2 * RECOMMENDER_MIN_CASES} customers "
+            "with two steps): promoted unmeasured",
+        )
+    else:
+        verdict = promotion.judge_ranking(
+            candidate=list(gains),
+            active=list(active_gains) if active_gains is not None else None,
+        )
     if activate:
-        current = ModelVersion.objects.filter(
-            kind=ModelVersion.Kind.RECOMMENDER, status=ModelVersion.Status.ACTIVE
-        ).first()
-        if current is None or _no_worse(version.metrics, current.metrics):
-            registry.activate(version)
-        else:
-            registry.reject(version)
+        promoted = promotion.apply(verdict, candidate=version, run=recorder.run)
+        recorder.say(("promoted: " if promoted else "rejected: ") + recorder.run.reason)
+    else:
+        recorder.run.version = version
+        recorder.run.reason = f"not activated; the rule says: {verdict.reason}"[:300]
+        recorder.run.save(update_fields=["version", "reason"])
     return version
-
-
-def _no_worse(new: dict[str, Any], active: dict[str, Any]) -> bool:
-    """NDCG@10 at least the active one's; unmeasured models never replace measured."""
-    if "ndcg@10" not in active:
-        return True
-    return "ndcg@10" in new and float(new["ndcg@10"]) >= float(active["ndcg@10"])
 
 
 def _product_vectors(products: list[Product]) -> Any:

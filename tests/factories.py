@@ -14,6 +14,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from api.models import ApiKey, WebhookSubscription
+from chatbot.dialogue.shop import WEEKDAYS
 from chatbot.events import Event
 from chatbot.models import (
     AgentPresence,
@@ -25,6 +26,7 @@ from chatbot.models import (
     Order,
     OrderItem,
     ReturnRequest,
+    ShopSettings,
 )
 from classifier.models import Intent, TrainingExample
 from ml.models import ModelVersion
@@ -230,3 +232,17 @@ def api_key(*, scopes: list[str], name: str = "Shop sync", **fields: Any) -> str
     """A new API key with ``scopes``, in clear (what the admin shows once)."""
     _, key = ApiKey.issue(name=name, scopes=scopes, **fields)
     return key
+
+
+def shop_hours(hours: dict[str, str], *, timezone: str = "UTC") -> ShopSettings:
+    """Set the shop's opening hours (the one settings row), e.g. every day all day
+    with ``{day: "00:00-24:00" for day in WEEKDAYS}``."""
+    settings = ShopSettings.load()
+    settings.opening_hours = hours
+    settings.timezone = timezone
+    settings.save()
+    return settings
+
+
+ALWAYS_OPEN = {day: "00:00-24:00" for day in WEEKDAYS}
+NEVER_OPEN: dict[str, str] = {}

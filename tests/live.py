@@ -108,7 +108,9 @@ def web_process(log_dir: Path, port: int | None = None) -> tuple[Process, int]:
     return Process(f"web-{port}", args, log_dir / f"web-{port}.log"), port
 
 
-def worker_process(log_dir: Path, queues: str = "inference,training") -> Process:
+def worker_process(
+    log_dir: Path, queues: str = "inference,training,embeddings"
+) -> Process:
     name = f"worker-{uuid.uuid4().hex[:6]}"
     args = worker_command(
         name=name,
@@ -199,7 +201,7 @@ def wait_for_idle_workers(timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            queued = [client.llen(q) for q in ("inference", "training")]
+            queued = [client.llen(q) for q in ("inference", "training", "embeddings")]
             active = celery_app.control.inspect(timeout=0.5).active() or {}
             if not any(queued) and not any(active.values()):
                 return

@@ -16,6 +16,7 @@ APP_SERVICES = {
     "worker-inference",
     "worker-training",
     "worker-webhooks",
+    "worker-embeddings",
     "beat",
 }
 
@@ -59,6 +60,7 @@ def test_it_has_postgres_with_pgvector_redis_and_a_worker_per_queue():
     assert "inference" in services["worker-inference"]["command"]
     assert "training" in services["worker-training"]["command"]
     assert "webhooks" in services["worker-webhooks"]["command"]
+    assert "embeddings" in services["worker-embeddings"]["command"]
     assert "beat" in services["beat"]["command"]
 
 
@@ -110,7 +112,12 @@ def test_web_and_workers_have_healthchecks_on_what_the_app_serves():
     services = compose()["services"]
     web = " ".join(services["web"]["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/healthz" in web
-    for name in ("worker-inference", "worker-training", "worker-webhooks"):
+    for name in (
+        "worker-inference",
+        "worker-training",
+        "worker-embeddings",
+        "worker-webhooks",
+    ):
         assert services[name]["healthcheck"]["test"] == [
             "CMD",
             "python",

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chatbot.models import Conversation, Order
 from tests.chat import Customer, said
-from tests.factories import AgentPresenceFactory
+from tests.factories import ALWAYS_OPEN, AgentPresenceFactory, shop_hours
 from tests.live import sent_mail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -23,6 +23,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def shop(live_stack, active_intent_model):
+    # Open around the clock: a handoff's answer does not depend on when tests run.
+    shop_hours(ALWAYS_OPEN)
     return live_stack
 
 

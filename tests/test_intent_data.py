@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 
 from classifier import datasets
@@ -93,3 +94,19 @@ def test_it_refuses_yaml_with_unknown_keys(tmp_path):
     path.write_text("intents: []\nexamples: []\n")
     with pytest.raises(datasets.DatasetError, match="unknown keys"):
         datasets.read(path)
+
+
+def test_every_demo_intent_has_ten_golden_examples_it_never_trains_on():
+    demo = Path(__file__).resolve().parent.parent / "classifier" / "demo"
+    training = yaml.safe_load((demo / "intents.yaml").read_text())
+    golden = yaml.safe_load((demo / "golden.yaml").read_text())
+    counts = {i["name"]: len(i["examples"]) for i in golden["intents"]}
+    assert {i["name"] for i in training["intents"]} <= counts.keys()
+    assert min(counts.values()) >= 10
+    trained = {e.lower() for i in training["intents"] for e in i["examples"]} | {
+        e.lower() for e in training.get("oos", [])
+    }
+    shared = [
+        e for i in golden["intents"] for e in i["examples"] if e.lower() in trained
+    ]
+    assert shared == []

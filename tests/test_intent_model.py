@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from classifier import training
+from classifier.models import TrainingExample
 from classifier.serving import classify, live_model
-from ml.models import ModelVersion
-from tests.factories import IntentFactory, ModelVersionFactory, TrainingExampleFactory
+from ml.models import ModelVersion, TrainingRun
+from tests.factories import IntentFactory, TrainingExampleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -91,14 +91,26 @@ def models_in_tmp(settings, tmp_path):
     live_model.reset()
 
 
-def test_train_intents_registers_a_candidate_with_held_out_metrics(small_examples):
+def test_train_intents_registers_a_candidate_scored_on_a_frozen_golden_set(
+    small_examples,
+):
     call_command("train_intents", "--epochs", "0", verbosity=0)
     version = ModelVersion.objects.get()
     assert version.status == "candidate"
     assert 0.0 <= version.metrics["accuracy"] <= 1.0
-    assert version.metrics["n_held_out"] > 0
-    assert version.trained_on["n"] == 48
+    golden = TrainingExample.objects.filter(golden=True)
+    # A third of each label's 12 examples at most: 4 per label, never trained on.
+    assert golden.count() == 16
+    assert version.metrics["golden"]["examples"] == 16
+    assert version.trained_on["train"] == 48 - 16
+    run = TrainingRun.objects.get()
+    assert (run.trigger, run.outcome, run.version) == ("command", "registered", version)
+    assert run.percent == 100 and run.finished is not None
+    assert "not activated" in run.reason
     assert classify("where is my order") is None  # nothing active yet
+    # The golden set is frozen: a second run measures on the same examples.
+    call_command("train_intents", "--epochs", "0", verbosity=0)
+    assert set(TrainingExample.objects.filter(golden=True)) == set(golden)
 
 
 def test_a_fine_tuned_ensemble_is_registered_and_served_from_the_registry(
@@ -141,25 +153,6 @@ def test_a_message_like_the_out_of_scope_examples_is_flagged(
     kept = classify("hello")
     assert flagged is not None and flagged.out_of_scope and flagged.intent == "oos"
     assert kept is not None and not kept.out_of_scope and kept.intent == "greeting"
-
-
-def test_a_candidate_that_scores_lower_than_the_active_one_is_rejected(
-    small_examples, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        call_command("train_intents", "--epochs", "0", "--activate", verbosity=0)
-    active = ModelVersion.objects.get(status="active")
-    worse = ModelVersionFactory.create(
-        kind="intent",
-        version=active.version + 1,
-        metrics={"macro_f1": active.metrics["macro_f1"] - 0.5},
-        artifact_path=active.artifact_path,
-        sha256=active.sha256,
-    )
-    assert not training.promote_if_not_worse(worse)
-    worse.refresh_from_db()
-    active.refresh_from_db()
-    assert (worse.status, active.status) == ("rejected", "active")
 
 
 def test_training_needs_two_intents_and_registers_nothing_otherwise(db):

@@ -23,10 +23,12 @@ from chatbot.dialogue.decision import LookupKeys
 from chatbot.models import Conversation, Message, Order, OrderActionCode, ReturnRequest
 from tests.chat import said
 from tests.factories import (
+    ALWAYS_OPEN,
     ConversationFactory,
     MessageFactory,
     OrderFactory,
     StaffFactory,
+    shop_hours,
 )
 
 pytestmark = pytest.mark.django_db
@@ -322,6 +324,7 @@ def test_a_state_changed_while_the_bot_decided_is_decided_again(decide_then):
 
 
 def test_a_handoff_queues_the_conversation_and_saves_the_follow_up_email():
+    shop_hours(ALWAYS_OPEN)  # open, nobody online (closed is another answer)
     conversation = ConversationFactory.create()
     handoff = MessageFactory.create(
         conversation=conversation,

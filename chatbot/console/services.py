@@ -12,10 +12,13 @@ broadcasts go out only after the commit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,8 +29,11 @@ from chatbot.models import (
     Conversation,
     ConversationNote,
     Message,
+    ShopSettings,
 )
 from chatbot.selectors import PRESENCE_TIMEOUT
+
+logger = logging.getLogger(__name__)
 
 
 class ConsoleError(Exception):
@@ -157,14 +163,67 @@ def conversation_reply(
     with transaction.atomic():
         conversation = _locked(conversation_id)
         _require_assigned(conversation, agent)
-        message, _ = services.message_store(
+        message, created = services.message_store(
             conversation_id=conversation.pk,
             sender=Message.Sender.AGENT,
             text=text,
             client_msg_id=client_msg_id,
             agent=agent,
         )
+        if created and conversation.state.get("followup_email"):
+            # They left an address because nobody was there: the reply reaches
+            # them by email too, whether or not the chat is still open.
+            transaction.on_commit(lambda: reply_email_enqueue(message.pk))
     return message
+
+
+def reply_email_enqueue(message_id: int) -> None:
+    # A real cycle: the task module calls back into these services.
+    from chatbot.tasks import email_agent_reply
+
+    try:
+        email_agent_reply.delay(message_id)
+    except Exception:
+        # The reply is stored and shown in the chat; only its copy by email is lost.
+        logger.exception("could not enqueue the email of agent reply %s", message_id)
+
+
+def agent_reply_email(*, message_id: int) -> bool:
+    """Email an agent's reply to the address the customer left, with a signed link
+    that reopens the conversation in the widget. Once per reply, however often it
+    runs: the row lock and the ``emailed`` mark make a second run a no-op.
+
+    Returns whether a mail went out now. A failed send raises (the task retries).
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("conversation", "agent")
+            .filter(pk=message_id, sender=Message.Sender.AGENT, emailed=None)
+            .first()
+        )
+        if message is None:
+            return False
+        conversation = message.conversation
+        address = conversation.state.get("followup_email")
+        if not address:
+            return False
+        shop = ShopSettings.load().name
+        link = f"{settings.SHOP_URL}#concierge-resume={conversation.link_token()}"
+        days = max(1, settings.CONVERSATION_LINK_MAX_AGE // 86400)
+        who = _name(message.agent) if message.agent else "Our team"
+        send_mail(
+            f"{shop}: a reply to your chat",
+            f"{who} from {shop} replied to your chat:\n\n{message.text}\n\n"
+            f"To read the whole conversation and answer, open this link (it works "
+            f"for {days} days, and only for this conversation):\n{link}\n\n"
+            f"You can also simply reply in the chat on our website.\n",
+            None,
+            [address],
+        )
+        message.emailed = timezone.now()
+        message.save(update_fields=["emailed"])
+    return True
 
 
 def conversation_note(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from chatbot.dialogue.shop import Shop
     from chatbot.models import Article, Order
+    from classifier.serving import Classification
     from recommender.models import Product
     from recommender.search import Constraints
 
@@ -30,11 +31,17 @@ class Incoming:
     customer_id: int | None = None
     customer_name: str = ""
     client_address: str | None = None
+    # A message that may hold several requests: each clause with the model's
+    # reading of it (``chatbot.dialogue.multi``); empty for a one-clause message.
+    parts: tuple[tuple[str, Classification | None], ...] = ()
 
 
 @dataclass(frozen=True)
 class QueueEstimate:
-    """What a customer joining the queue for a person now would be told."""
+    """What a customer joining the queue for a person now would be told.
+
+    ``wait_seconds`` is 0 when ``agents_online`` is 0: nobody, no estimate.
+    """
 
     agents_online: int
     position: int
@@ -106,10 +113,16 @@ class LookupKeys:
 
 @dataclass
 class Reply:
-    """What the bot says, and the reading of the message it answers."""
+    """What the bot says, and the reading of the message it answers.
+
+    ``action``: what the policy did, as the message frame's ``payload.action`` tells
+    clients and the dialogue tests: answer, form, recommend, clarify, handoff,
+    fallback or say.
+    """
 
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
+    action: str = ""
     intent: str = ""
     confidence: float | None = None
     model_version_id: int | None = None

@@ -4,7 +4,10 @@
 
 Actions: SAY a canned response, ANSWER from the knowledge base, run a FORM,
 RECOMMEND products, HANDOFF to a person, CLARIFY (top intents close or confidence
-low), FALLBACK (out of scope). Two failed turns in a row hand over to a person.
+low), FALLBACK (out of scope). Two failed turns in a row hand over to a person, and
+so does frustration (the model's ``frustration`` intent, or a keyword backstop). A
+message with several requests is answered whole or the customer is asked which
+first (``chatbot.dialogue.multi``).
 
 ``decide`` is a pure function: the message, the model's classification, the
 conversation's state and read-only lookups in; a ``Decision`` (the reply and its
@@ -18,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chatbot.dialogue import forms
+from chatbot.dialogue import forms, multi
 from chatbot.dialogue.decision import Deciding, Decision, Incoming, Lookups, Reply
 from classifier.serving import Classification
 from recommender.models import Product
@@ -47,6 +50,7 @@ ACTIONS: dict[str, tuple[Act, str]] = {
     "product_availability": (Act.RECOMMEND, ""),
     "talk_to_person": (Act.HANDOFF, "asked for a person"),
     "complaint": (Act.HANDOFF, "complaint"),
+    "frustration": (Act.HANDOFF, "frustration"),
 }
 DEFAULT_ACTION = (Act.ANSWER, "")
 
@@ -71,6 +75,7 @@ ABOUT_CONTEXT = re.compile(
     r"complete (?:the|my) (?:look|set|outfit))\b",
     re.IGNORECASE,
 )
+# A backstop to the model's ``frustration`` intent: words no one uses calmly.
 FRUSTRATION = re.compile(
     r"\b(useless|ridiculous|terrible|awful|worst|pathetic|waste of time|fed up|"
     r"sick of|unacceptable|are you (?:even )?listening|stupid bot|not helping)\b"
@@ -99,7 +104,7 @@ def decide(
         The reply, the new dialogue state, and the effects to apply with it.
     """
     ctx = Deciding(incoming, state=state, lookups=lookups)
-    return ctx.decision(respond(ctx, classification))
+    return ctx.decision(offer_later(ctx, respond(ctx, classification)))
 
 
 def late_reply(*, state: Mapping[str, Any], lookups: Lookups) -> Decision:
@@ -117,6 +122,10 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
     state = ctx.state
     postback = ctx.incoming.postback
     text = ctx.incoming.text
+    if isinstance(postback.get("request"), str):
+        # A button naming one request of an earlier message: its own words.
+        text = postback["request"]
+        later_done(state, text)
 
     if postback.get("action") == "handoff":
         return handoff(ctx, reason="pressed “talk to a person”")
@@ -136,6 +145,7 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
                     field=forms.FIELD_NAMES.get(form.get("asking", ""), "details"),
                 ),
                 classification,
+                action="form",
             )
         if turn is not None:
             return form_reply(ctx, turn, classification)
@@ -143,13 +153,15 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
 
     if classification is None:
         return failed(ctx, ctx.say("fallback"), None)
-    if FRUSTRATION.search(text):
+    if frustrated(classification, text):
         return handoff(
             ctx,
             reason="frustration",
             classification=classification,
-            prefix=ctx.say("complaint"),
+            prefix=ctx.say("frustration"),
         )
+    if several := several_requests(ctx):
+        return several
     if classification.out_of_scope:
         return failed(ctx, ctx.say("fallback"), classification)
     if unsure(classification):
@@ -168,7 +180,11 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
     state = ctx.state
     act, argument = ACTIONS.get(classification.intent, DEFAULT_ACTION)
     if act is Act.SAY:
-        return reply(ctx.say(argument, customer=customer_context(ctx)), classification)
+        return reply(
+            ctx.say(argument, customer=customer_context(ctx)),
+            classification,
+            action="say",
+        )
     if act is Act.FORM:
         state["form"] = forms.start(argument, text)
         turn = forms.step(state["form"], text=text, postback=None, ctx=ctx, first=True)
@@ -192,6 +208,16 @@ def unsure(c: Classification) -> bool:
     return c.confidence < CLARIFY_BELOW or margin < CLARIFY_MARGIN
 
 
+def frustrated(c: Classification, text: str) -> bool:
+    """The model reads frustration with the chat itself, or the words say it."""
+    by_model = (
+        c.intent == "frustration"
+        and not c.out_of_scope
+        and c.confidence >= CLARIFY_BELOW
+    )
+    return by_model or bool(FRUSTRATION.search(text))
+
+
 def switching_topic(c: Classification | None, form: dict[str, Any]) -> bool:
     return (
         c is not None
@@ -208,10 +234,11 @@ def remember_topic(state: dict[str, Any], c: Classification) -> None:
     state["last_top_k"] = [[name, round(p, 3)] for name, p in c.top_k[:3]]
 
 
-def reply(text: str, c: Classification | None, **payload: Any) -> Reply:
+def reply(text: str, c: Classification | None, *, action: str, **payload: Any) -> Reply:
     return Reply(
         text=text,
         payload=payload,
+        action=action,
         intent=c.intent if c else "",
         confidence=c.confidence if c else None,
         model_version_id=(c.model_version_id or None) if c else None,
@@ -222,12 +249,14 @@ def tried(state: dict[str, Any], what: str) -> None:
     state["tried"] = [*state.get("tried", []), what][-10:]
 
 
-def failed(ctx: Deciding, text: str, c: Classification | None) -> Reply:
+def failed(
+    ctx: Deciding, text: str, c: Classification | None, *, action: str = "fallback"
+) -> Reply:
     ctx.turn_failed = True
     if too_many_failures(ctx.state):
         return handoff(ctx, reason="two failed turns", classification=c)
     tried(ctx.state, "fallback" if c is None or c.out_of_scope else "re-asked")
-    return reply(text, c, quick_replies=[talk_to_person_button()])
+    return reply(text, c, action=action, quick_replies=[talk_to_person_button()])
 
 
 def too_many_failures(state: dict[str, Any]) -> bool:
@@ -246,7 +275,10 @@ def clarify(ctx: Deciding, c: Classification) -> Reply:
         if name != "oos"
     ][:3]
     return reply(
-        ctx.say("clarify"), c, quick_replies=[*buttons, talk_to_person_button()]
+        ctx.say("clarify"),
+        c,
+        action="clarify",
+        quick_replies=[*buttons, talk_to_person_button()],
     )
 
 
@@ -268,7 +300,7 @@ def form_reply(ctx: Deciding, turn: forms.Turn, c: Classification | None) -> Rep
             classification=c,
             prefix=turn.text,
         )
-    return reply(turn.text, c, **(turn.payload or {}))
+    return reply(turn.text, c, action="form", **(turn.payload or {}))
 
 
 def answer(ctx: Deciding, text: str, c: Classification) -> Reply:
@@ -280,6 +312,7 @@ def answer(ctx: Deciding, text: str, c: Classification) -> Reply:
     return reply(
         f"{intro}\n\n{article.body.strip()}",
         c,
+        action="answer",
         article={"title": article.title, "url": article.get_absolute_url()},
     )
 
@@ -299,16 +332,25 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
             customer_id=customer_id, viewing_sku=viewing, cart_skus=cart, limit=3
         )
         if picks:
-            return reply(ctx.say("recommend_intro"), c, cards=cards(picks))
+            return reply(
+                ctx.say("recommend_intro"), c, action="recommend", cards=cards(picks)
+            )
     products, constraints = ctx.lookups.search_products(text)
     if constraints.impossible:
-        return reply(ctx.say("recommend_impossible", reason=constraints.impossible), c)
+        return reply(
+            ctx.say("recommend_impossible", reason=constraints.impossible),
+            c,
+            action="recommend",
+        )
     if not products:
-        return reply(ctx.say("recommend_none"), c)
+        return reply(ctx.say("recommend_none"), c, action="recommend")
     why = constraints.describe()
     reason = f"Matches what you asked for{', ' + why if why else ''}"
     return reply(
-        ctx.say("recommend_intro"), c, cards=cards([(p, reason) for p in products])
+        ctx.say("recommend_intro"),
+        c,
+        action="recommend",
+        cards=cards([(p, reason) for p in products]),
     )
 
 
@@ -347,10 +389,8 @@ def handoff(
     state["failed_turns"] = 0
     ctx.handoff = reason
     queue = ctx.lookups.queue()
-    if queue.agents_online == 0:
-        state["form"] = {"name": "followup_email", "slots": {}}
-        text = ctx.say("handoff_no_agents")
-    else:
+    if queue.agents_online:
+        # Someone is there to answer (even after hours): the honest line and wait.
         text = ctx.say(
             "handoff",
             queue={
@@ -358,7 +398,31 @@ def handoff(
                 "wait_minutes": max(1, round(queue.wait_seconds / 60)),
             },
         )
-    return reply(" ".join(filter(None, [prefix, text])), classification)
+    else:
+        # Nobody to wait for: no place or wait is promised; the conversation stays
+        # in the queue for the first agent, and the bot asks where to reply.
+        state["form"] = {"name": "followup_email", "slots": {}}
+        text = offline_text(ctx)
+    return reply(
+        " ".join(filter(None, [prefix, text])), classification, action="handoff"
+    )
+
+
+def offline_text(ctx: Deciding) -> str:
+    """Why nobody answers now: the shop is closed (and when it opens), or it is open
+    and everyone is busy or away."""
+    shop = ctx.lookups.shop()
+    now = ctx.lookups.now()
+    opens = None if shop.is_open(now) else shop.next_opening(now)
+    if opens is None:
+        return ctx.say("handoff_no_agents", hours=shop.hours_text())
+    local_now = now.astimezone(opens.tzinfo)
+    day = "today" if opens.date() == local_now.date() else opens.strftime("%A")
+    return ctx.say(
+        "handoff_closed",
+        opens=f"{day} {opens:%H:%M} ({shop.timezone})",
+        hours=shop.hours_text(),
+    )
 
 
 def followup_email(ctx: Deciding, text: str) -> Reply:
@@ -366,12 +430,113 @@ def followup_email(ctx: Deciding, text: str) -> Reply:
     if address is None:
         if forms.ABANDON.search(text) or forms.NO.search(text):
             ctx.state.pop("form", None)
-            return reply(ctx.say("form_abandoned"), None)
-        return reply(ctx.say("ask_followup_email"), None)
+            return reply(ctx.say("form_abandoned"), None, action="handoff")
+        return reply(ctx.say("ask_followup_email"), None, action="handoff")
     ctx.followup_email = address
     ctx.state.pop("form", None)
     ctx.state["followup_email"] = address
-    return reply(ctx.say("handoff_email_saved"), None)
+    return reply(ctx.say("handoff_email_saved"), None, action="handoff")
+
+
+# --- several requests in one message (chatbot.dialogue.multi) --------------------
+
+
+def several_requests(ctx: Deciding) -> Reply | None:
+    """Answer every request of the message, or ask which to do first; ``None`` when
+    the message holds one request (the whole message is read as one)."""
+    found = multi.requests(ctx.incoming.parts, sure=lambda c: not unsure(c))
+    action = {r.intent: ACTIONS.get(r.intent, DEFAULT_ACTION)[0] for r in found}
+    chosen = multi.plan(
+        found,
+        starts_form=lambda intent: action[intent] is Act.FORM,
+        hands_over=lambda intent: action[intent] is Act.HANDOFF,
+    )
+    if chosen == "single":
+        return None
+    if chosen == "handoff":
+        first = next(r for r in found if action[r.intent] is Act.HANDOFF)
+        return act_on(ctx, first.classification, ctx.incoming.text)
+    if chosen == "ask":
+        # A form takes several turns: the customer picks, the rest waits its turn.
+        ctx.state["later_requests"] = [request_button(r) for r in found]
+        ctx.state["later_fresh"] = True
+        tried(ctx.state, "asked which first")
+        return reply(
+            ctx.say("multi_which_first"),
+            found[0].classification,
+            action="clarify",
+            quick_replies=[request_button(r) for r in found],
+        )
+    replies = []
+    for request in found:
+        replies.append(act_on(ctx, request.classification, request.text))
+        if ctx.handoff:  # e.g. the second failed turn: a person takes it from here
+            break
+    if not ctx.turn_failed:
+        ctx.state["failed_turns"] = 0
+    return together(replies)
+
+
+def request_button(request: multi.Request) -> dict[str, Any]:
+    return {
+        "title": request.label(),
+        "payload": {"intent": request.intent, "request": request.text},
+    }
+
+
+def together(replies: list[Reply]) -> Reply:
+    """Several answers as one reply: the texts in order, lists (cards, buttons)
+    joined, and the first of anything else (the first article's link)."""
+    payload: dict[str, Any] = {}
+    for one in replies:
+        for key, value in one.payload.items():
+            if isinstance(value, list):
+                payload[key] = [*payload.get(key, []), *value]
+            else:
+                payload.setdefault(key, value)
+    first = replies[0]
+    return Reply(
+        text="\n\n".join(r.text for r in replies),
+        payload=payload,
+        intent=first.intent,
+        confidence=first.confidence,
+        model_version_id=first.model_version_id,
+        action=first.action,
+    )
+
+
+def later_done(state: dict[str, Any], text: str) -> None:
+    """The request ``text`` is being done now: it no longer waits."""
+    later = [
+        b for b in state.get("later_requests", []) if b["payload"]["request"] != text
+    ]
+    if later:
+        state["later_requests"] = later
+    else:
+        state.pop("later_requests", None)
+
+
+def offer_later(ctx: Deciding, answered: Reply) -> Reply:
+    """Once the request in hand is done (no form open, no handoff), offer the next
+    one the customer asked for in the same message."""
+    state = ctx.state
+    if state.pop("later_fresh", False) or not state.get("later_requests"):
+        return answered
+    if state.get("form") or ctx.handoff:
+        return answered
+    button = state["later_requests"].pop(0)
+    if not state["later_requests"]:
+        state.pop("later_requests")
+    offer = ctx.say("multi_offer", request=button["title"])
+    buttons = [*answered.payload.get("quick_replies", []), button]
+    return Reply(
+        text=f"{answered.text}\n\n{offer}",
+        payload={**answered.payload, "quick_replies": buttons},
+        intent=answered.intent,
+        confidence=answered.confidence,
+        model_version_id=answered.model_version_id,
+        action=answered.action,
+    )
 
 
 def customer_context(ctx: Deciding) -> dict[str, str]:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from chatbot import events
 
 TOKEN_SALT = "chatbot.customer"  # noqa: S105 - a namespace, not a secret
+LINK_SALT = "chatbot.conversation-link"
 
 
 def new_public_id() -> str:
@@ -127,6 +128,26 @@ class Conversation(models.Model):
         """The channel-layer group every socket of this conversation joins."""
         return f"conversation.{self.public_id}"
 
+    def link_token(self) -> str:
+        """A signed token that reopens this conversation in the widget (the link in
+        an emailed agent reply), valid for ``CONVERSATION_LINK_MAX_AGE`` seconds."""
+        return signing.dumps(self.public_id, salt=LINK_SALT)
+
+    @classmethod
+    def from_link_token(cls, token: str) -> Conversation | None:
+        """The conversation a link was made for; ``None`` if tampered or expired."""
+        try:
+            public_id = signing.loads(
+                token, salt=LINK_SALT, max_age=settings.CONVERSATION_LINK_MAX_AGE
+            )
+        except signing.BadSignature:  # SignatureExpired is one too
+            return None
+        if not isinstance(public_id, str):  # pragma: no cover - we only sign str
+            return None
+        return (
+            cls.objects.select_related("customer").filter(public_id=public_id).first()
+        )
+
     def bot_may_answer(self) -> bool:
         """The bot answers while it has the conversation, and while the customer
         waits for a person only to take an email for follow-up."""
@@ -238,6 +259,12 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    emailed = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When this agent reply was also emailed to the customer (who had "
+        "left an address for a reply).",
+    )
 
     class Meta:
         ordering = ["conversation", "seq"]

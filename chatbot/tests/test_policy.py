@@ -684,7 +684,7 @@ def test_a_complaint_or_frustration_goes_to_a_person(shop):
     )
     assert complaint.handoff == "complaint"
     assert frustrated.handoff == "frustration"
-    assert said("complaint", frustrated.reply.text, within=True)
+    assert said("frustration", frustrated.reply.text, within=True)
 
 
 def test_pressing_talk_to_a_person_hands_over_with_a_context_pack(shop):
@@ -774,3 +774,218 @@ def test_a_turn_that_gets_somewhere_clears_the_failed_turns(shop):
     chat.turn("what warranty do tents have", reading("warranty", 0.97))
     answered = chat.turn("how long does delivery take?", reading("shipping_time"))
     assert answered.state["failed_turns"] == 0
+
+
+# --- frustration and handoff (business hours, agents online) -----------------------
+
+
+def test_frustration_read_by_the_model_hands_over_with_an_apology(shop):
+    # No keyword of the backstop list in it: only the model can tell.
+    fed_up = Chat(shop).turn(
+        "omg I've asked three times, you don't understand anything",
+        reading("frustration", 0.93),
+    )
+    assert fed_up.handoff == "frustration"
+    assert said("frustration", fed_up.reply.text, within=True)
+    assert said("handoff", fed_up.reply.text, within=True)
+
+
+def test_the_keyword_backstop_still_hands_over_when_the_model_misses_it(shop):
+    missed = Chat(shop).turn(
+        "this is USELESS, where is my parcel", reading("track_order", 0.9)
+    )
+    assert missed.handoff == "frustration"
+
+
+def test_an_unsure_reading_of_frustration_is_not_acted_on(shop):
+    unsure_reading = Chat(shop).turn(
+        "hmm not sure about that", reading("frustration", 0.4, runner_up=0.35)
+    )
+    assert unsure_reading.handoff is None
+
+
+def test_a_question_about_the_bot_is_not_frustration(shop):
+    asked = Chat(shop).turn("are you a bot?", reading("bot_capabilities"))
+    assert asked.handoff is None
+    assert said("bot_capabilities", asked.reply.text)
+
+
+BERLIN_HOURS = {day: "09:00-17:00" for day in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def berlin(shop: Shop) -> Shop:
+    shop.settings = shop_settings.Shop(
+        timezone="Europe/Berlin", opening_hours=BERLIN_HOURS
+    )
+    return shop
+
+
+def at(shop: Shop, when: datetime) -> Lookups:
+    return dataclasses.replace(shop.lookups(), now=lambda: when)
+
+
+def handed_over(shop: Shop, when: datetime) -> Decision:
+    return decide(
+        Incoming(text="can I talk to a person"),
+        reading("talk_to_person"),
+        state={},
+        lookups=at(shop, when),
+    )
+
+
+# Monday 15 June 2026, 12:00 UTC is 14:00 in Berlin (open); Saturday 20 June is
+# closed, and the shop opens again on Monday at 09:00 Berlin time.
+OPEN_HOURS = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+SATURDAY = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
+MONDAY_EARLY = datetime(2026, 6, 15, 5, 0, tzinfo=UTC)  # 07:00 in Berlin
+
+
+def test_open_with_agents_online_it_gives_place_and_wait(shop):
+    berlin(shop)
+    shop.agents_online, shop.waiting = 2, 3
+    answer = handed_over(shop, OPEN_HOURS)
+    assert said("handoff", answer.reply.text)
+    assert "form" not in answer.state
+
+
+def test_open_with_nobody_online_it_promises_no_wait_and_takes_an_email(shop):
+    berlin(shop)
+    shop.agents_online, shop.waiting = 0, 3
+    answer = handed_over(shop, OPEN_HOURS)
+    assert said("handoff_no_agents", answer.reply.text)
+    assert not re.search(r"\d+ min|number \d|#\d", answer.reply.text)
+    assert answer.handoff  # it still waits in the queue for the first agent
+    assert answer.state["form"]["name"] == "followup_email"
+
+
+def test_closed_it_says_when_the_shop_opens_and_takes_an_email(shop):
+    berlin(shop)
+    shop.agents_online = 0
+    answer = handed_over(shop, SATURDAY)
+    assert said("handoff_closed", answer.reply.text)
+    assert "Monday 09:00 (Europe/Berlin)" in answer.reply.text
+    assert answer.handoff
+    assert answer.state["form"]["name"] == "followup_email"
+
+
+def test_closed_until_later_today_it_says_today(shop):
+    berlin(shop)
+    shop.agents_online = 0
+    answer = handed_over(shop, MONDAY_EARLY)
+    assert "today 09:00 (Europe/Berlin)" in answer.reply.text
+
+
+def test_an_agent_online_after_hours_still_gets_the_queue_line(shop):
+    # Someone is there to answer: the honest line and wait, not "we're closed".
+    berlin(shop)
+    shop.agents_online = 1
+    answer = handed_over(shop, SATURDAY)
+    assert said("handoff", answer.reply.text)
+
+
+# --- several requests in one message (chatbot.dialogue.multi) ----------------------
+
+
+def several(*parts: tuple[str, Classification | None]) -> Incoming:
+    return Incoming(
+        text=" and also ".join(text for text, _ in parts),
+        parts=tuple(parts),
+        customer_id=1,
+        client_address="203.0.113.7",
+    )
+
+
+def test_two_questions_that_fit_one_reply_are_both_answered(shop):
+    decision = decide(
+        several(
+            ("how long does delivery take", reading("shipping_time")),
+            ("do you sell rain jackets under 100", reading("product_recommendation")),
+        ),
+        reading("shipping_time", 0.6, runner_up=0.3),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert "Standard delivery takes 3 to 5 working days." in decision.reply.text
+    assert said("recommend_intro", decision.reply.text, within=True)
+    assert decision.reply.payload["article"]["title"] == "Shipping times"
+    assert [c["sku"] for c in decision.reply.payload["cards"]] == ["JKT-001"]
+
+
+def test_a_request_that_starts_a_form_asks_which_first_then_offers_the_other(shop):
+    chat = Chat(shop)
+    chat.state = {}
+    asked = decide(
+        several(
+            ("where's my order NW-10234", reading("order_status")),
+            ("do you sell rain jackets", reading("product_recommendation")),
+        ),
+        reading("order_status", 0.7, runner_up=0.25),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert said("multi_which_first", asked.reply.text)
+    buttons = asked.reply.payload["quick_replies"]
+    assert [b["payload"] for b in buttons] == [
+        {"intent": "order_status", "request": "where's my order NW-10234"},
+        {"intent": "product_recommendation", "request": "do you sell rain jackets"},
+    ]
+    assert "form" not in asked.state  # nothing started before the customer chose
+
+    chat.state = asked.state
+    first = chat.turn(
+        buttons[0]["title"],
+        reading("order_status", 1.0),
+        postback=buttons[0]["payload"],
+    )
+    # The button carries the customer's own words: the order number is not lost.
+    assert said("ask_order_email", first.reply.text)
+    done = chat.turn("alice@example.com", None)
+    assert said("order_status", done.reply.text, within=True)
+    assert said("multi_offer", done.reply.text, within=True)
+    assert "do you sell rain jackets" in done.reply.text.lower()
+    assert done.reply.payload["quick_replies"][-1] == buttons[1]
+    assert "later_requests" not in done.state
+
+    again = chat.turn("thanks", reading("thanks"))
+    assert not said("multi_offer", again.reply.text, within=True)
+
+
+def test_a_request_for_a_person_among_others_hands_over(shop):
+    decision = decide(
+        several(
+            ("how long does delivery take", reading("shipping_time")),
+            ("I want to talk to a person", reading("talk_to_person")),
+        ),
+        reading("shipping_time", 0.6, runner_up=0.3),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert decision.handoff == "asked for a person"
+
+
+def test_one_request_said_twice_is_answered_once(shop):
+    decision = decide(
+        several(
+            ("where is my order NW-10234", reading("order_status")),
+            ("when will it arrive", reading("track_order")),
+        ),
+        reading("order_status"),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert said("ask_order_email", decision.reply.text)
+    assert "quick_replies" not in decision.reply.payload
+
+
+def test_a_greeting_beside_a_request_is_not_a_second_request(shop):
+    decision = decide(
+        several(
+            ("hi there", reading("greeting")),
+            ("how long does delivery take", reading("shipping_time")),
+        ),
+        reading("shipping_time"),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert "Standard delivery takes 3 to 5 working days." in decision.reply.text
+    assert not said("greeting", decision.reply.text, within=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml import registry
-from ml.models import ModelVersion
+from ml.models import GoldenSet, ModelVersion, TrainingRun
 from recommender.models import Interaction, Product
 from recommender.serving import live_model, recommend_for
 from recommender.tasks import train_recommender
@@ -73,9 +73,13 @@ def test_training_registers_and_activates_a_measured_version(trained):
     trained.refresh_from_db()
     assert trained.kind == ModelVersion.Kind.RECOMMENDER
     assert trained.status == ModelVersion.Status.ACTIVE
-    assert trained.metrics["cases"] == 91  # 90 walkers and Alice
+    # A fifth of the customers' last steps are frozen into the golden set and
+    # never trained on.
+    golden = GoldenSet.objects.get(kind="recommender")
+    assert len(golden.cases) == 20 == trained.metrics["golden"]["cases"]
+    assert trained.metrics["cases"] in (90, 91)  # Alice's last step may be golden
+    assert trained.trained_on["interactions"] == Interaction.objects.count() - 20
     assert 0.0 <= trained.metrics["ndcg@10"] <= trained.metrics["hr@10"] <= 1.0
-    assert trained.trained_on["interactions"] == Interaction.objects.count()
     files = sorted(p.name for p in Path(trained.artifact_path).iterdir())
     assert files == ["config.json", "model.safetensors"]
     loaded = live_model.get()
@@ -86,12 +90,17 @@ def test_training_registers_and_activates_a_measured_version(trained):
 
 
 def test_a_worse_model_is_kept_out(trained, django_capture_on_commit_callbacks):
-    trained.metrics["ndcg@10"] = 1.0  # no retraining can beat a perfect score
-    trained.save(update_fields=["metrics"])
+    # Without the walkers' history the next model can only guess by the text: it
+    # is measured on the same frozen golden cases as the active one, and loses.
+    Interaction.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         second = train_recommender(activate=True)
+    assert second is not None
     second = ModelVersion.objects.get(pk=second)
     assert second.status == ModelVersion.Status.REJECTED
+    run = TrainingRun.objects.get(version=second)
+    assert (run.trigger, run.outcome) == ("schedule", "rejected")
+    assert "golden ndcg@10" in run.reason and "worse than the active" in run.reason
     loaded = live_model.get()
     assert loaded is not None and loaded[0].pk == trained.pk
 

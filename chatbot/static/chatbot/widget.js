@@ -93,10 +93,27 @@
     notSent: "This message couldn't be sent: it contains characters we can't accept.",
     failed: "Not sent",
     resolvedRestart: "That conversation was closed, so we started a new one.",
+    linkInvalid: "That link has expired, so we couldn't open the conversation it was for.",
     charCount: (n) => `${n} / ${MAX_TEXT_CHARS}`,
   };
 
   // ---------------------------------------------------------------- configuration
+
+  /** The token of a `#concierge-resume=…` link, taken out of the address bar. */
+  function takeResumeLink() {
+    const match = /(?:^#|&)concierge-resume=([^&]+)/.exec(location.hash || "");
+    if (!match) return null;
+    try {
+      history.replaceState(history.state, "", location.pathname + location.search);
+    } catch {
+      // a sandboxed frame may not rewrite its address: the link just stays
+    }
+    try {
+      return decodeURIComponent(match[1]);
+    } catch {
+      return null;
+    }
+  }
 
   function readConfig(el) {
     const ds = (el && el.dataset) || {};
@@ -508,6 +525,9 @@
     let reconnectNow = false;
     let token = store.get("token");
     let conversation = store.get("conversation");
+    // A link from an emailed agent reply (#concierge-resume=…) reopens that
+    // conversation here; the server checks it and sends its session back.
+    let resume = takeResumeLink();
 
     // Delivery state.
     let outbox = store.getJSON("outbox", []).filter(
@@ -740,6 +760,10 @@
       connect();
     }
 
+    function helloFrame() {
+      return resume ? { type: "hello", token, conversation, resume } : { type: "hello", token, conversation };
+    }
+
     function connect() {
       clearTimeout(reconnectTimer);
       reconnectTimer = null;
@@ -756,7 +780,7 @@
       ws = sock;
       ready = false;
       sock.addEventListener("open", () => {
-        if (sock === ws) sock.send(JSON.stringify({ type: "hello", token, conversation }));
+        if (sock === ws) sock.send(JSON.stringify(helloFrame()));
       });
       sock.addEventListener("message", (ev) => {
         if (sock === ws) onFrame(ev.data);
@@ -911,6 +935,7 @@
     }
 
     function onSession(f) {
+      resume = null; // used: from now on the session's own token carries on
       if (typeof f.token === "string" && f.token) {
         token = f.token;
         store.set("token", token);
@@ -988,6 +1013,12 @@
     function onError(f) {
       const code = str(f.code);
       switch (code) {
+        case "link_invalid":
+          // Expired or altered: carry on with this browser's own conversation.
+          resume = null;
+          showNotice(S.linkInvalid);
+          reconnectNow = true; // the server closes this socket: open the usual one
+          break;
         case "conversation_not_found":
           // A stale or foreign id: forget it and let the server open a new one.
           restartConversation();
@@ -1013,7 +1044,7 @@
               // A hello refused (too many new visitors from this address): ask again
               // on the same socket, if it is still open.
               if (refusedHello && refusedHello === ws && ws.readyState === WebSocket.OPEN) {
-                ws.send(JSON.stringify({ type: "hello", token, conversation }));
+                ws.send(JSON.stringify(helloFrame()));
               }
               return;
             }
@@ -1449,7 +1480,7 @@
       document.body.append(host);
       applyColor();
       for (const item of outbox) renderPending(item);
-      if (store.get("open") === "1") open({ focus: false });
+      if (store.get("open") === "1" || resume) open({ focus: false });
       // A returning visitor reconnects at once (agent replies, unread badge, resync of
       // unsent messages); a new one only when they open the chat or the shop tracks.
       else if (token || conversation || outbox.length) ensureStarted();

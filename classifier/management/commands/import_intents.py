@@ -20,16 +20,25 @@ class Command(BaseCommand):
             choices=[TrainingExample.Source.SEED, TrainingExample.Source.IMPORT],
             default=TrainingExample.Source.IMPORT,
         )
+        parser.add_argument(
+            "--golden",
+            action="store_true",
+            help="Add the examples to the golden set: every candidate model is "
+            "measured on them, none trains on them.",
+        )
 
-    def handle(self, *args: Any, path: Path, source: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, path: Path, source: str, golden: bool, **options: Any
+    ) -> None:
         try:
             intent_set = datasets.read(path)
         except datasets.DatasetError as error:
             raise CommandError(str(error)) from None
-        result = examples_import(intent_set=intent_set, source=source)
+        result = examples_import(intent_set=intent_set, source=source, golden=golden)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Imported {result.created} examples ({result.skipped} already there), "
-                f"{result.intents_created} new intents."
+                f"Imported {result.created} {'golden ' if golden else ''}examples "
+                f"({result.skipped} already there), {result.intents_created} new "
+                "intents."
             )
         )

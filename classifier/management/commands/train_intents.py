@@ -7,19 +7,24 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from classifier.management.options import add_training_options, training_overrides
-from classifier.training import TrainingError, intent_model_train, promote_if_not_worse
+from classifier.training import TrainingError, intent_model_train
+from ml.models import ModelVersion, TrainingRun
+from ml.runs import recording, run_create
 
 
 class Command(BaseCommand):
     help = (
         "Train an intent model on the database's examples and register it as a "
-        "candidate; --activate puts it live if it does no worse than the active one."
+        "candidate, recorded as a training run; --activate puts it live if the "
+        "promotion rule (golden set) accepts it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--activate", action="store_true")
         parser.add_argument(
-            "--force", action="store_true", help="Activate even if it scores lower."
+            "--force",
+            action="store_true",
+            help="Activate even if the promotion rule rejects it.",
         )
         add_training_options(parser)
 
@@ -31,28 +36,43 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         overrides = training_overrides(options)
-        with tqdm(total=1, desc="Training", unit="step", file=sys.stderr) as bar:
+        run = run_create(
+            kind=ModelVersion.Kind.INTENT, trigger=TrainingRun.Trigger.COMMAND
+        )
+        # The bar shows what the admin shows for the run: its stage and percent.
+        with tqdm(
+            total=100,
+            desc="Starting",
+            unit="%",
+            file=sys.stderr,
+            disable=options["verbosity"] == 0,
+        ) as bar:
 
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.n = done
+            def echo(stage: str, percent: int) -> None:
+                bar.set_description(stage.capitalize(), refresh=False)
+                bar.n = percent
                 bar.refresh()
 
             try:
-                version = intent_model_train(progress=progress, **overrides)
+                with recording(run, echo=echo) as recorder:
+                    version = intent_model_train(
+                        recorder=recorder, promote=activate, force=force, **overrides
+                    )
             except TrainingError as error:
                 raise CommandError(str(error)) from None
-        m = version.metrics
-        self.stdout.write(
-            f"Registered {version}: accuracy {m['accuracy']:.3f}, macro-F1 "
-            f"{m['macro_f1']:.3f} on {m['n_held_out']} held-out examples."
+        golden = version.metrics["golden"]
+        scored = (
+            f"golden macro-F1 {golden['macro_f1']:.3f} on {golden['examples']} "
+            "golden examples"
+            if "macro_f1" in golden
+            else "no golden examples to score it on"
         )
-        if activate:
-            if promote_if_not_worse(version, force=force):
-                self.stdout.write(self.style.SUCCESS(f"Activated {version}."))
-            else:
-                raise CommandError(
-                    f"Not activated: macro-F1 {m['macro_f1']:.3f} is below the active "
-                    f"model's {m['compared_with_active']['macro_f1']:.3f} (--force to "
-                    "activate anyway)."
-                )
+        self.stdout.write(f"Registered {version} (run #{run.pk}): {scored}.")
+        if not (activate or force):
+            self.stdout.write(run.reason)
+        elif run.outcome == TrainingRun.Outcome.PROMOTED:
+            self.stdout.write(self.style.SUCCESS(f"Activated {version}: {run.reason}"))
+        else:
+            raise CommandError(
+                f"Not activated: {run.reason} (--force to activate anyway)."
+            )
