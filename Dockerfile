@@ -37,6 +37,7 @@ COPY classifier ./classifier
 COPY recommender ./recommender
 COPY ml ./ml
 COPY ops ./ops
+COPY api ./api
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./

@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.db import models, transaction
 from django.utils import timezone
 
-from chatbot import channel_layer, selectors
+from chatbot import channel_layer, events, selectors
 from chatbot.dialogue import limits, multi
 from chatbot.dialogue.decision import (
     CodeRequest,
@@ -67,7 +67,11 @@ def conversation_for_customer(
             customer=customer, public_id=public_id
         ).first()
     conversation = customer.conversations.open().order_by("-created").first()
-    return conversation or Conversation.objects.create(customer=customer)
+    if conversation is None:
+        with transaction.atomic():  # the listeners' rows commit with it
+            conversation = Conversation.objects.create(customer=customer)
+            events.announce(events.Event.STARTED, conversation=conversation)
+    return conversation
 
 
 def message_store(
@@ -108,6 +112,9 @@ def message_store(
             client_msg_id=client_msg_id,
             client_address=ip_or_none(client_address),
             **fields,
+        )
+        events.announce(
+            events.Event.MESSAGE_STORED, conversation=conversation, message=message
         )
         frame = message.as_frame()
         transaction.on_commit(
@@ -190,6 +197,12 @@ def csat_record(*, conversation: Conversation, score: int, comment: str) -> None
     conversation.csat_score = score
     conversation.csat_comment = comment
     conversation.save(update_fields=["csat_score", "csat_comment", "updated"])
+    events.announce(
+        events.Event.CSAT_RECEIVED,
+        conversation=conversation,
+        score=score,
+        comment=comment,
+    )
 
 
 def bot_reply(*, message_id: int) -> Message | None:

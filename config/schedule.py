@@ -69,4 +69,12 @@ def periodic_tasks() -> list[Periodic]:
             description="Hourly: embeds the products and articles whose embedding "
             "is missing or older than their text.",
         ),
+        Periodic(
+            name="sweep-webhooks",
+            task="api.tasks.sweep_webhooks",
+            queue="webhooks",
+            seconds=30,
+            description="Sends the webhook deliveries that are due: retries after "
+            "a failure, and any whose task was lost.",
+        ),
     ]

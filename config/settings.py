@@ -62,11 +62,14 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    # For its bundled Swagger UI files: /api/docs loads nothing from a CDN.
+    "ninja",
     "ops",
     "ml",
     "classifier",
     "recommender",
     "chatbot",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -156,11 +159,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # answers long before it (see REPLY_SWEEP_AFTER_SECONDS).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "inference"
-# Embeddings have their own queue: a catalog import never delays a chat reply.
+# Embeddings have their own queue: a catalog import never delays a chat reply;
+# webhook deliveries wait on the shop's servers: never in the chat's queue either.
 CELERY_TASK_ROUTES = {
     "*.train_*": {"queue": "training"},
     "*.embed_*": {"queue": "embeddings"},
     "*.sweep_embeddings": {"queue": "embeddings"},
+    "api.tasks.*": {"queue": "webhooks"},
 }
 # The periodic tasks are rows (django-celery-beat), created once by
 # `manage.py setup_schedule` (run after every migrate) and then the operators'
@@ -389,6 +394,19 @@ RESYNC_PAGE_SIZE = env_int("RESYNC_PAGE_SIZE", 200, minimum=1)
 # "event" limit, so that a script sending as fast as it may is left out).
 RECOMMENDER_MAX_EVENTS_PER_MINUTE = env_int(
     "RECOMMENDER_MAX_EVENTS_PER_MINUTE", 20, minimum=1
+)
+
+# --- Shop API and webhooks -----------------------------------------------------
+# Requests one API key may make per window of this many seconds (429 past it).
+API_RATE_LIMIT = (
+    env_int("API_RATE_LIMIT_REQUESTS", 600, minimum=1),
+    env_int("API_RATE_LIMIT_SECONDS", 60, minimum=1),
+)
+# A webhook receiver has this long to connect and, again, to answer.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# A delivery that keeps failing is retried (backoff from 30 s to an hour) this long.
+WEBHOOK_RETRY_FOR_SECONDS = env_int(
+    "WEBHOOK_RETRY_FOR_SECONDS", 24 * 60 * 60, minimum=60
 )
 
 # --- Retraining ---------------------------------------------------------------

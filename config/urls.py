@@ -6,5 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("chatbot.console.urls")),
+    path("api/", include("api.urls")),
     path("", include("chatbot.urls")),
 ]

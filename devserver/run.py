@@ -46,6 +46,10 @@ def processes(port: int) -> dict[str, list[str]]:
         "worker-embeddings": worker_command(
             name="embeddings", queues="embeddings", concurrency=1
         ),
+        # The shop's webhooks wait on its servers: a worker of their own.
+        "worker-webhooks": worker_command(
+            name="webhooks", queues="webhooks", concurrency=1
+        ),
         "beat": beat_command(schedule=BASE_DIR / ".data" / "celerybeat-schedule"),
     }
 

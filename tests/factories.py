@@ -13,7 +13,9 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from api.models import ApiKey, WebhookSubscription
 from chatbot.dialogue.shop import WEEKDAYS
+from chatbot.events import Event
 from chatbot.models import (
     AgentPresence,
     Article,
@@ -213,6 +215,23 @@ class ModelVersionFactory(DjangoModelFactory[ModelVersion]):
     version = factory.Sequence(lambda n: n + 1)
     artifact_path = ""
     sha256 = ""
+
+
+class WebhookSubscriptionFactory(DjangoModelFactory[WebhookSubscription]):
+    """A shop's receiver for every event (``events=[…]`` for fewer)."""
+
+    class Meta:
+        model = WebhookSubscription
+
+    url = "http://127.0.0.1:9/hooks"
+    secret = factory.Sequence(lambda n: f"whsec_test_secret_{n}")
+    events = factory.LazyFunction(lambda: list(Event.values))
+
+
+def api_key(*, scopes: list[str], name: str = "Shop sync", **fields: Any) -> str:
+    """A new API key with ``scopes``, in clear (what the admin shows once)."""
+    _, key = ApiKey.issue(name=name, scopes=scopes, **fields)
+    return key
 
 
 def shop_hours(hours: dict[str, str], *, timezone: str = "UTC") -> ShopSettings:

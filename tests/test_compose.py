@@ -15,6 +15,7 @@ APP_SERVICES = {
     "web",
     "worker-inference",
     "worker-training",
+    "worker-webhooks",
     "worker-embeddings",
     "beat",
 }
@@ -58,6 +59,7 @@ def test_it_has_postgres_with_pgvector_redis_and_a_worker_per_queue():
     assert services["redis"]["image"].startswith("redis:")
     assert "inference" in services["worker-inference"]["command"]
     assert "training" in services["worker-training"]["command"]
+    assert "webhooks" in services["worker-webhooks"]["command"]
     assert "embeddings" in services["worker-embeddings"]["command"]
     assert "beat" in services["beat"]["command"]
 
@@ -110,7 +112,12 @@ def test_web_and_workers_have_healthchecks_on_what_the_app_serves():
     services = compose()["services"]
     web = " ".join(services["web"]["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/healthz" in web
-    for name in ("worker-inference", "worker-training", "worker-embeddings"):
+    for name in (
+        "worker-inference",
+        "worker-training",
+        "worker-embeddings",
+        "worker-webhooks",
+    ):
         assert services[name]["healthcheck"]["test"] == [
             "CMD",
             "python",
@@ -121,5 +128,6 @@ def test_web_and_workers_have_healthchecks_on_what_the_app_serves():
 
 def test_the_image_holds_every_package_production_imports():
     dockerfile = (BASE_DIR / "Dockerfile").read_text()
-    for package in ("config", "chatbot", "classifier", "recommender", "ml", "ops"):
+    packages = ("config", "chatbot", "classifier", "recommender", "ml", "ops", "api")
+    for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile

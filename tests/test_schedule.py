@@ -30,6 +30,7 @@ DEFAULTS = {
     "train-intents",
     "train-recommender",
     "sweep-embeddings",
+    "sweep-webhooks",
 }
 
 
@@ -137,7 +138,12 @@ def test_make_run_starts_one_worker_per_queue():
         for name, command in commands.items()
         if "worker" in command
     }
-    assert sorted(queues.values()) == ["embeddings", "inference", "training"]
+    assert sorted(queues.values()) == [
+        "embeddings",
+        "inference",
+        "training",
+        "webhooks",
+    ]
     assert "beat" in commands["beat"]
 
 

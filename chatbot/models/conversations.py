@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from chatbot import events
+
 TOKEN_SALT = "chatbot.customer"  # noqa: S105 - a namespace, not a secret
 LINK_SALT = "chatbot.conversation-link"
 
@@ -164,6 +166,7 @@ class Conversation(models.Model):
         self.status = self.Status.WAITING_FOR_AGENT
         self.waiting_since = timezone.now()
         self.save(update_fields=["status", "waiting_since", "updated"])
+        events.announce(events.Event.HANDED_OVER, conversation=self)
 
     def take(self, *, agent_id: int, restart_clock: bool = True) -> None:
         """Give the conversation to an agent; the bot stops answering.
@@ -184,6 +187,7 @@ class Conversation(models.Model):
                 "updated",
             ]
         )
+        events.announce(events.Event.TAKEN, conversation=self, agent_id=agent_id)
 
     def hand_back(self) -> None:
         """Give the conversation back to the bot, which answers the next message."""
@@ -202,6 +206,7 @@ class Conversation(models.Model):
         self.status = self.Status.RESOLVED
         self.resolved_at = timezone.now()
         self.save(update_fields=["status", "resolved_at", "assigned_agent", "updated"])
+        events.announce(events.Event.RESOLVED, conversation=self)
 
     def reopen(self) -> None:
         """A customer writing to a resolved conversation reopens it with the bot."""

@@ -1,0 +1,1 @@
+"""The API's endpoints, one router per scope (each guarded by its ``ApiKeyAuth``)."""

@@ -1,0 +1,39 @@
+"""What happens to a conversation, announced to whoever listens (the shop's webhooks).
+
+The chat announces and never knows who listens: ``api`` connects a receiver in its
+``ready()``, so imports still run one way (config → api → chatbot). The signal is
+sent inside the transaction that made the change, by the model method or service
+that made it; a receiver writes its own rows there (they commit or roll back with
+the change) and leaves anything slow, such as an HTTP request, for after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.dispatch import Signal
+
+if TYPE_CHECKING:
+    from chatbot.models import Conversation
+
+# Sent with ``event`` (an ``Event`` value), ``conversation`` and ``data`` (a dict of
+# what the event adds: the message, the rating, the agent).
+conversation_event = Signal()
+
+
+class Event(models.TextChoices):
+    STARTED = "conversation.started", "Conversation started"
+    HANDED_OVER = "conversation.handed_over", "Handed over (waiting for a person)"
+    TAKEN = "conversation.taken", "Taken by an agent"
+    RESOLVED = "conversation.resolved", "Resolved"
+    CSAT_RECEIVED = "conversation.csat_received", "Rating (CSAT) received"
+    MESSAGE_STORED = "message.stored", "Message stored"
+
+
+def announce(event: Event, *, conversation: Conversation, **data: Any) -> None:
+    """Tell the listeners that ``event`` happened to ``conversation`` (in its
+    transaction, if any)."""
+    conversation_event.send(
+        sender=type(conversation), event=event, conversation=conversation, data=data
+    )
