@@ -7,6 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -83,6 +84,10 @@ def test_corrections_retrain_on_schedule_and_the_next_reply_uses_the_new_version
         "MODEL_DIR": str(tmp_path / "models"),
         "INTENT_FINETUNE_EPOCHS": "0",
     }
+    # A Redis database of its own: the session's live stack (if a test started it)
+    # has a worker on every queue of the shared one, which could take the training
+    # task this test checks the training worker received.
+    env["REDIS_URL"] = urlsplit(env["REDIS_URL"])._replace(path="/7").geturl()
     web, port = web_process(tmp_path)
     inference = worker_process(tmp_path, queues="inference")
     training = worker_process(tmp_path, queues="training")
