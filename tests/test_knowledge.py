@@ -265,3 +265,26 @@ def test_a_setting_changed_in_the_admin_changes_the_answer(
     assert "nothing on orders over €80" in answer()
     page = client.get("/help/shipping/", secure=True).content.decode()
     assert "over €80" in page and "{shop." not in page
+
+
+def test_the_lead_section_answers_a_question_it_nearly_ties(db):
+    # The answer-first paragraph (delivery times) against the one on when the
+    # counting starts: nearly as close to the words, but not the answer.
+    body = (
+        "Standard shipping within the US takes 3-5 business days. Express shipping\n"
+        "takes 1-2 business days, and next-day shipping arrives on the next business\n"
+        "day if you order by 12:00 ET, Monday to Friday.\n\n"
+        "Delivery times are counted from the day your order ships, not the day you\n"
+        "place it. Orders placed before 14:00 ET on a business day usually ship the\n"
+        "same day; later orders ship the next business day. We don't ship on\n"
+        "weekends or US public holidays.\n\n"
+        "International standard shipping takes 7-14 business days and international\n"
+        "express takes 3-5 business days, plus any time your parcel spends in\n"
+        "customs.\n"
+    )
+    shipping = ArticleFactory.create(title="How long does shipping take?", body=body)
+    passage = Answers().find_passage(
+        "how long does delivery take to texas", among=[shipping]
+    )
+    assert passage is not None
+    assert passage.section.text.startswith("Standard shipping within the US")

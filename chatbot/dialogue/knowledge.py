@@ -35,6 +35,8 @@ MAX_DISTANCE = 0.55
 # of the intent's topic land 0.2 to 0.8 (most under 0.75) from the nearest section
 # of a linked article, those of another topic 0.9 and above.
 LINKED_MAX_DISTANCE = 0.75
+# Cosine distance a lead section is forgiven against a later one (a near tie).
+LEAD_BONUS = 0.03
 # How many articles of the whole help centre have their sections compared.
 SEARCH_ARTICLES = 3
 # Training examples per intent its centroid is computed from (the newest first).
@@ -130,6 +132,9 @@ def nearest_section(
 
     A section ranks by its own distance to the question and its article's, in
     equal parts: the title carries the topic, the section the detail asked about.
+    Help-centre articles put the answer first, so the lead section wins a near tie
+    (``LEAD_BONUS``): "how long does delivery take to texas" gets the delivery
+    times, not the paragraph on when the counting starts.
     """
     candidates = [
         (article, article_d, section)
@@ -139,8 +144,8 @@ def nearest_section(
     texts = [fill_shop(section_search_text(a, s), shop) for a, _, s in candidates]
     distances = cosine_distances(vector, get_encoder().encode(texts))
     scores = [
-        (float(d) + article_d) / 2
-        for d, (_, article_d, _) in zip(distances, candidates, strict=True)
+        (float(d) - (LEAD_BONUS if section.index == 0 else 0.0) + article_d) / 2
+        for d, (_, article_d, section) in zip(distances, candidates, strict=True)
     ]
     best = int(np.argmin(scores))
     article, _, section = candidates[best]
