@@ -38,6 +38,7 @@ from chatbot.models import (
 )
 from classifier.models import Intent
 from classifier.serving import Classification, classify, classify_many
+from ml.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -338,6 +339,15 @@ def _order_action_applied(
     return applied
 
 
+def recorded_version(version_id: int | None) -> int | None:
+    """The model version a reply names, if its row still exists: a process may
+    serve a version whose row a restored or wiped database no longer has, and the
+    reply must be stored all the same (it is named as unknown)."""
+    if version_id and ModelVersion.objects.filter(pk=version_id).exists():
+        return version_id
+    return None
+
+
 def _apply(
     decision: Decision, *, conversation: Conversation, message_id: int
 ) -> Message:
@@ -371,8 +381,8 @@ def _apply(
         else reply.payload,
         intent=reply.intent,
         confidence=reply.confidence,
-        model_version_id=reply.model_version_id,
-        recommender_version_id=reply.recommender_version_id,
+        model_version_id=recorded_version(reply.model_version_id),
+        recommender_version_id=recorded_version(reply.recommender_version_id),
         uncertainty=reply.uncertainty,
         ranking=[[name, round(p, 4)] for name, p in reply.ranking],
         form_value=reply.form_value,

@@ -146,18 +146,6 @@ class HotModel(Generic[T]):
                 return False
             return self._load(version, loaded_in="background")
 
-    def forget(self) -> None:
-        """Serve nothing: the served version's row is gone and no version is active
-        (a restored or wiped database); the next activation is loaded as usual."""
-        with self._lock:
-            if self._served is not None:
-                logger.warning(
-                    "%s: %s is gone and nothing is active: serving nothing",
-                    self.kind,
-                    self._served.version,
-                )
-            self._served = None
-
     def reset(self) -> None:
         """Forget the model and stop the loader (tests, a restored database)."""
         stop_watching()
@@ -349,8 +337,6 @@ def _offer_active_versions() -> None:
         for model in in_use:
             version, current = active.get(model.kind), model.current()
             if version is None:
-                if current is not None and not _still_recorded(current):
-                    model.forget()  # replies could not even name its version
                 continue
             if current is None or version.activation > current.version.activation:
                 model.offer(version)

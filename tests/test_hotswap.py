@@ -310,18 +310,3 @@ def test_it_follows_a_database_restored_without_the_version_it_serves(
     restored = register(tmp_path, 3.0)
     registry.activate(restored)
     until(lambda: serves(hot, 3.0), what="the restored version served")
-
-
-def test_it_serves_nothing_once_its_version_is_gone_and_none_is_active(
-    tmp_path, hot, settings
-):
-    # A wiped database: a reply could not even name the version that classified
-    # it, so the process stops serving it rather than fail every reply.
-    settings.MODEL_POLL_SECONDS = 1
-    registry.activate(register(tmp_path, 1.0))
-    hot.warm()
-    assert serving(hot).model == 1.0
-    ModelVersion.objects.all().delete()
-    until(lambda: hot.served() is None, what="the gone version no longer served")
-    registry.activate(register(tmp_path, 2.0))
-    until(lambda: serves(hot, 2.0), what="the next activation served")

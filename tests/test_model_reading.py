@@ -39,6 +39,21 @@ def test_a_reply_records_the_intent_model_and_how_unsure_it_was(
     assert reply.recommender_version_id is None  # nothing was recommended
 
 
+def test_a_reply_is_stored_even_when_the_version_that_read_it_is_gone(
+    active_intent_model,
+):
+    # A process still serving a version whose row a restored (or, in tests, wiped)
+    # database no longer has: the reply is stored, naming no version.
+    services.classify("warm up")  # the process now holds the version in memory
+    active_intent_model.delete()
+    asked = MessageFactory.create(text="where is my order? it hasn't come")
+    reply = services.bot_reply(message_id=asked.pk)
+    assert reply is not None
+    reply.refresh_from_db()
+    assert reply.model_version_id is None
+    assert reply.intent  # the reading itself is kept
+
+
 def test_cards_ranked_by_the_recommender_record_its_version(
     settings, tmp_path, django_capture_on_commit_callbacks
 ):

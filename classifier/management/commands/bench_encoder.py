@@ -65,6 +65,8 @@ class Command(BaseCommand):
         for name in ("runs", "batch_size", "batched_messages", "matmul_n"):
             if options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+        if not Path(options["data"]).is_file():
+            raise CommandError(f"--data: no such file {options['data']}")
         model, version = self.model(options["model"])
         measured = Settings(
             matmul_n=options["matmul_n"],
