@@ -12,6 +12,15 @@ from ml.models import EmbeddedModel
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 
 
+def money(amount: Decimal | float | int, currency: str) -> str:
+    """An amount as the bot says it: ``money(50, "USD")`` → ``"$50"``;
+    ``money(49.9, "CHF")`` → ``"49.90 CHF"``."""
+    value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    shown = f"{value:.0f}" if value == value.to_integral_value() else f"{value}"
+    symbol = CURRENCY_SYMBOLS.get(currency.upper())
+    return f"{symbol}{shown}" if symbol else f"{shown} {currency.upper()}"
+
+
 class Product(EmbeddedModel):
     sku = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)

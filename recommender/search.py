@@ -20,7 +20,7 @@ from django.db.models import Q, QuerySet
 from pgvector.django import CosineDistance
 
 from ml.encoder import get_encoder
-from recommender.models import CURRENCY_SYMBOLS, Product
+from recommender.models import Product, money
 
 # --- numbers written in words ---------------------------------------------------------
 
@@ -351,14 +351,6 @@ DOLLARS = {"USD", "CAD", "AUD", "NZD", "SGD", "HKD"}
 # they are tried. Category and stock are never dropped: a tent is no alternative to
 # shoes, and a sold-out product is not recommended unless the customer says so.
 RELAXABLE = ("price", "colour", "size", "material", "brand")
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """``money(Decimal(50), "USD")`` → ``"$50"``; CHF → ``"49.90 CHF"``."""
-    value = amount.quantize(Decimal("0.01"))
-    shown = f"{value:.0f}" if value == value.to_integral_value() else f"{value}"
-    symbol = CURRENCY_SYMBOLS.get(currency.upper())
-    return f"{symbol}{shown}" if symbol else f"{shown} {currency.upper()}"
 
 
 @dataclass

@@ -14,8 +14,9 @@ from decimal import Decimal
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+from recommender.models import CURRENCY_SYMBOLS, money
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -32,14 +33,6 @@ def parse_hours(text: str) -> tuple[time, time]:
     if closes <= opens:
         raise ValueError(f"{text!r} closes before it opens")
     return opens, closes
-
-
-def money(amount: Decimal | float | int, currency: str) -> str:
-    """``money(50, "USD")`` → ``"$50"``; ``money(49.9, "CHF")`` → ``"49.90 CHF"``."""
-    value = Decimal(str(amount)).quantize(Decimal("0.01"))
-    shown = f"{value:.0f}" if value == value.to_integral_value() else f"{value}"
-    symbol = CURRENCY_SYMBOLS.get(currency.upper())
-    return f"{symbol}{shown}" if symbol else f"{shown} {currency.upper()}"
 
 
 @dataclass(frozen=True)
