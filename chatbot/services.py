@@ -37,7 +37,7 @@ from chatbot.models import (
     ShopSettings,
 )
 from classifier.models import Intent
-from classifier.serving import Classification, classify, classify_many
+from classifier.serving import Classification, classify_many
 from ml.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -227,15 +227,16 @@ def bot_reply(*, message_id: int) -> Message | None:
         return None
     typing_broadcast(conversation, sender=Message.Sender.BOT)
     postback = (message.payload or {}).get("postback") or {}
+    reading, parts = message_readings(message.text, split=not postback)
     incoming = Incoming(
         text=message.text,
         postback=postback,
         customer_id=conversation.customer_id,
         customer_name=conversation.customer.name,
         client_address=message.client_address,
-        parts=() if postback else message_parts(message.text),
+        parts=parts,
     )
-    classification = message_classification(incoming)
+    classification = message_classification(incoming, reading)
     lookups = live_lookups()
 
     def decided(state: dict[str, Any]) -> Decision:
@@ -282,17 +283,31 @@ def _awaits_reply(conversation: Conversation, *, message_id: int) -> bool:
     return owed
 
 
-def message_parts(text: str) -> tuple[tuple[str, Classification | None], ...]:
-    """The clauses of a message that may hold several requests, each with the
-    model's reading (all in one call of the model); empty for a one-clause one."""
-    clauses = multi.split(text)
-    readings = classify_many(clauses) if len(clauses) > 1 else None
-    return tuple(zip(clauses, readings, strict=True)) if readings else ()
+def message_readings(
+    text: str, *, split: bool
+) -> tuple[Classification | None, tuple[tuple[str, Classification | None], ...]]:
+    """The model's reading of the message and, when it holds several requests (and
+    ``split``), of each of its clauses: one call of the model for all of them.
+
+    Returns:
+        The whole message's reading (``None`` while no model is active), and the
+        clauses with theirs (empty for a one-clause message).
+    """
+    clauses = multi.split(text) if split else []
+    if len(clauses) < 2:
+        clauses = []
+    readings = classify_many([text, *clauses])
+    if readings is None:
+        return None, ()
+    whole, *parts = readings
+    return whole, tuple(zip(clauses, parts, strict=True))
 
 
-def message_classification(incoming: Incoming) -> Classification | None:
-    """The model's reading of the text, or the intent a clarification button named."""
-    result = classify(incoming.text)
+def message_classification(
+    incoming: Incoming, result: Classification | None
+) -> Classification | None:
+    """The model's reading ``result`` of the text, or the intent a clarification
+    button named."""
     chosen = incoming.postback.get("intent")
     if isinstance(chosen, str) and Intent.objects.filter(name=chosen).exists():
         return Classification(

@@ -8,6 +8,7 @@ import pytest
 
 from chatbot import services
 from chatbot.models import Message
+from classifier import serving
 from recommender.models import Interaction
 from recommender.tests.conftest import GROUPS, chain_sequences, group_vectors
 from recommender.training import recommender_train
@@ -44,7 +45,7 @@ def test_a_reply_is_stored_even_when_the_version_that_read_it_is_gone(
 ):
     # A process still serving a version whose row a restored (or, in tests, wiped)
     # database no longer has: the reply is stored, naming no version.
-    services.classify("warm up")  # the process now holds the version in memory
+    serving.classify("warm up")  # the process now holds the version in memory
     active_intent_model.delete()
     asked = MessageFactory.create(text="where is my order? it hasn't come")
     reply = services.bot_reply(message_id=asked.pk)
