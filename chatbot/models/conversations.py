@@ -28,6 +28,19 @@ class Customer(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True)
+    # Set only from an identity the shop signed (see the shop integration docs):
+    # a shopper who is logged in on the shop is known by the shop's own id.
+    external_id = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The shopper's id in the shop, from a verified (signed) identity.",
+    )
+    identified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the shop last vouched for this shopper's identity.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now=True)
 
