@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "recommender",
     "chatbot",
     "api",
+    "privacy",
 ]
 
 MIDDLEWARE = [

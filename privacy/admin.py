@@ -1,0 +1,3 @@
+"""Admin pages of the privacy app."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""What the privacy app records: erasures, exports, staff access to transcripts."""
+
+from __future__ import annotations
