@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from chatbot.models import Conversation, Message, Order
+from chatbot.models import Boundary, Conversation, Message, Order, ShopSettings
 
 # One request writes at most this many rows of a kind.
 MAX_BATCH = 500
@@ -286,6 +286,18 @@ class NamesIn(Body):
 # --- Conversations ----------------------------------------------------------------
 
 
+def exported(text: str, context: Any) -> str:
+    """``text`` as an API response keeps it (``Boundary.EXPORT``); the shop's
+    settings are read once per request, not once per message."""
+    request = (context or {}).get("request")
+    shop = getattr(request, "redaction_settings", None)
+    if shop is None:
+        shop = ShopSettings.load()
+        if request is not None:
+            request.redaction_settings = shop
+    return shop.redact(text, boundary=Boundary.EXPORT).text
+
+
 class CustomerOut(Schema):
     id: UUID
     name: str
@@ -310,9 +322,17 @@ class ConversationOut(Schema):
         return conversation.public_id
 
     @staticmethod
-    def resolve_customer(conversation: Conversation) -> dict[str, Any]:
+    def resolve_customer(conversation: Conversation, context: Any) -> dict[str, Any]:
         customer = conversation.customer
-        return {"id": customer.uuid, "name": customer.name, "email": customer.email}
+        return {
+            "id": customer.uuid,
+            "name": customer.name,
+            "email": exported(customer.email, context),
+        }
+
+    @staticmethod
+    def resolve_csat_comment(conversation: Conversation, context: Any) -> str:
+        return exported(conversation.csat_comment, context)
 
     @staticmethod
     def resolve_assigned_agent(conversation: Conversation) -> str | None:
@@ -328,6 +348,10 @@ class MessageOut(Schema):
     intent: str
     confidence: float | None
     created: datetime
+
+    @staticmethod
+    def resolve_text(message: Message, context: Any) -> str:
+        return exported(message.text, context)
 
 
 class TranscriptOut(Schema):

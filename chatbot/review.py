@@ -23,7 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Substr
 
-from chatbot.models import Message
+from chatbot.models import Boundary, Message, ShopSettings
 from classifier.models import OUT_OF_SCOPE, Intent, TrainingExample
 from classifier.selectors import Neighbour, nearest_examples
 
@@ -192,12 +192,15 @@ def message_review(
         intent = Intent.objects.filter(name=intent_name).first()
         if intent is None:
             raise ReviewError(f"No intent named {intent_name!r}")
+    # The example outlives the conversation (and is shown to whoever trains the
+    # model): it keeps the customer's words, not their card or contact details.
+    text = ShopSettings.load().redact(source.text, boundary=Boundary.TRAINING).text
     with transaction.atomic():
         TrainingExample.objects.filter(
             message_id=source.pk, source=TrainingExample.Source.REVIEW
         ).exclude(intent=intent).delete()
         example, _ = TrainingExample.objects.update_or_create(
-            text=source.text,
+            text=text,
             intent=intent,
             defaults={
                 "message_id": source.pk,

@@ -1,17 +1,17 @@
 """Redaction: mask what must not leave the live conversation, keep the shape.
 
 Pure text in, text out: compiled regexes and checksums, no I/O, no settings. The
-caller (``chatbot.privacy`` reads the shop's settings) says which kinds to mask and
+caller (``ShopSettings.redact`` reads the shop's settings) says which kinds to mask and
 passes the shop's order-number pattern(s), which are never masked as an ID or a
 phone number.
 
 What is found, and how it is told from the numbers a shop talks about all day:
 
-- **card**: 13–19 digits written whole or in the printed layouts (4-4-4-4,
+- **card**: 13 to 19 digits written whole or in the printed layouts (4-4-4-4,
   4-6-5 Amex, 4-6-4 Diners, 4-4-4-4-3), spaces or dashes; the first digit is one a
-  card network issues (2–6) and the Luhn checksum holds. Tracking numbers (letters),
+  card network issues (2 to 6) and the Luhn checksum holds. Tracking numbers (letters),
   order numbers and dates fail one of these.
-- **iban**: country code, two check digits, 11–30 letters or digits, with or
+- **iban**: country code, two check digits, 11 to 30 letters or digits, with or
   without the usual spaces; the ISO 13616 mod-97 checksum holds. Upper case only,
   so that a word after the number is never taken as part of it.
 - **id**: government-ID shapes that are unlikely to be anything else: US SSN
@@ -20,8 +20,8 @@ What is found, and how it is told from the numbers a shop talks about all day:
   fiscale. Bare digit runs (German tax id, Dutch BSN) are left alone: they cannot be
   told from order or product numbers.
 - **email**: the usual ``local@domain.tld``.
-- **phone**: ``+CC`` international numbers (8–15 digits), national numbers that
-  start with 0 (9–12 digits with separators, 10–11 without: a 12-digit UPC barcode
+- **phone**: ``+CC`` international numbers (8 to 15 digits), national numbers that
+  start with 0 (9 to 12 digits with separators, 10 to 11 without: a 12-digit UPC barcode
   is not a phone), and US numbers written with separators (``(555) 123-4567``).
 - **address**: a street line (``221B Baker Street``, ``Hauptstraße 5``,
   ``12 rue de la Paix``), a US ``City, ST 12345`` line, a UK postcode, a
@@ -57,7 +57,9 @@ ALWAYS: frozenset[Kind] = frozenset({Kind.CARD, Kind.IBAN, Kind.ID})
 # Masked where the shop turns it on.
 CONTACTS: frozenset[Kind] = frozenset({Kind.EMAIL, Kind.PHONE, Kind.ADDRESS})
 # Kinds an order-number match protects (cards and IBANs carry a checksum).
-YIELDS_TO_ORDER_NUMBERS: frozenset[Kind] = frozenset({Kind.ID, Kind.PHONE, Kind.ADDRESS})
+YIELDS_TO_ORDER_NUMBERS: frozenset[Kind] = frozenset(
+    {Kind.ID, Kind.PHONE, Kind.ADDRESS}
+)
 
 OrderNumbers = re.Pattern[str] | str | Iterable[re.Pattern[str] | str] | None
 
@@ -107,7 +109,8 @@ _STREET_TYPES = (
     r"|Place|Pl|Terrace|Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy|Row|Mews"
 )
 _STREET_EN = re.compile(
-    r"\b\d{1,5}[A-Za-z]?,? (?:[A-Z][A-Za-z'.-]*\.? ){1,4}(?:" + _STREET_TYPES + r")\b\.?"
+    r"\b\d{1,5}[A-Za-z]?,? (?:[A-Z][A-Za-z'.-]*\.? ){1,4}"
+    r"(?:" + _STREET_TYPES + r")\b\.?"
 )
 _STREET_DE = re.compile(
     r"\b[A-ZÄÖÜ][\wäöüß.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm"
@@ -129,7 +132,8 @@ _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2}\b")
 # A postcode and a city on their own line or after a comma: "12345 Shoes" in the
 # middle of a sentence is a quantity, not an address.
 _PLZ_CITY = re.compile(
-    r"(?:(?<=,)|(?<=, )|^)(?:D-)?\d{5} [A-ZÄÖÜÉ][a-zäöüßéèà]+(?:[ -][A-ZÄÖÜ]?[a-zäöüß]+)*",
+    r"(?:(?<=,)|(?<=, )|^)(?:D-)?\d{5} [A-ZÄÖÜÉ][a-zäöüßéèà]+"
+    r"(?:[ -][A-ZÄÖÜ]?[a-zäöüß]+)*",
     re.MULTILINE,
 )
 # Between two parts of one address: separators, and a city name on its own.
@@ -288,12 +292,16 @@ def redact(
     """
     wanted = frozenset(kinds)
     # Everything masked holds a digit, except an email address.
-    if not wanted or not text or (
-        "@" not in text and not any(c.isdigit() for c in text)
+    if (
+        not wanted
+        or not text
+        or ("@" not in text and not any(c.isdigit() for c in text))
     ):
         return Redaction(text, frozenset())
     protected = [
-        m.span() for p in _order_number_patterns(order_numbers) for m in p.finditer(text)
+        m.span()
+        for pattern in _order_number_patterns(order_numbers)
+        for m in pattern.finditer(text)
     ]
     spans: list[tuple[int, int, str, Kind]] = []
     for kind, finder in _FINDERS:

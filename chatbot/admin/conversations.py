@@ -11,7 +11,14 @@ from django.http import HttpRequest, HttpResponse
 
 from chatbot.admin.filters import IntentFilter, LowConfidenceFilter, YesNoFilter
 from chatbot.admin.help_text import HelpTextMixin
-from chatbot.models import Conversation, ConversationNote, Customer, Message
+from chatbot.models import (
+    Boundary,
+    Conversation,
+    ConversationNote,
+    Customer,
+    Message,
+    ShopSettings,
+)
 
 # A spreadsheet runs a cell that starts with one of these as a formula
 # (=HYPERLINK(…) sends the reader's data away), and tab / carriage return let a
@@ -151,6 +158,13 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
     def export_csv(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> HttpResponse:
+        # A CSV file travels (mail, shared drives): it keeps what the export
+        # boundary keeps, never a card number, and contacts only if the shop allows.
+        shop = ShopSettings.load()
+
+        def kept(text: str) -> str:
+            return shop.redact(text, boundary=Boundary.EXPORT).text
+
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="transcripts.csv"'
         writer = csv.writer(response)
@@ -168,8 +182,8 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
                 spreadsheet_safe(cell)
                 for cell in [
                     c.public_id,
-                    str(c.customer),
-                    c.customer.email,
+                    kept(str(c.customer)),
+                    kept(c.customer.email),
                     c.status,
                     c.assigned_agent.get_username() if c.assigned_agent else "",
                     c.created.isoformat(),
@@ -178,7 +192,7 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
                     c.csat_score or "",
                     m.seq,
                     m.sender,
-                    m.text,
+                    kept(m.text),
                     m.intent,
                     "" if m.confidence is None else f"{m.confidence:.4f}",
                     m.created.isoformat(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +12,19 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from chatbot.dialogue.shop import WEEKDAYS, Shop, parse_hours
+from ml.redaction import ALWAYS, CONTACTS, Kind, Redaction, redact
+
+# Shown to the customer under their own message when a card number was hidden.
+CARD_NOTICE = "We hid the card number — never share it in chat."
+
+
+class Boundary(StrEnum):
+    """Where text leaves the live conversation, each with its own redaction."""
+
+    STORE = "store"  # a customer message, before its row is written
+    TRAINING = "training"  # a reviewed message becoming a training example
+    # The CSV export, analytics, API responses and webhook payloads.
+    EXPORT = "export"
 
 
 def default_opening_hours() -> dict[str, str]:
@@ -92,6 +106,31 @@ class ShopSettings(models.Model):
         default=Shop.free_shipping_threshold,
         help_text="Order value from which shipping is free; empty: never free.",
     )
+    redact_contacts_in_training = models.BooleanField(
+        "mask contacts in training data",
+        default=True,
+        help_text="Mask emails, phone numbers and postal addresses when a reviewed "
+        "message becomes a training example. Card numbers, IBANs and ID numbers "
+        "are always masked there.",
+    )
+    redact_contacts_in_exports = models.BooleanField(
+        "mask contacts in exports",
+        default=False,
+        help_text="Mask emails, phone numbers and postal addresses in the CSV "
+        "export, analytics, API responses and webhook payloads. Card numbers, "
+        "IBANs and ID numbers are always masked there.",
+    )
+    redact_cards_on_store = models.BooleanField(
+        "mask card numbers before storing",
+        # On by default: a card number in the message table puts the database and
+        # every backup of it in PCI DSS scope, and nothing in a chat needs one. The
+        # customer sees their message masked, with a notice saying why.
+        default=True,
+        help_text="Mask payment card numbers in a customer's message before it is "
+        "stored at all; the customer sees their message masked with a short notice "
+        "why. Off: the full number is kept in the transcript (and still masked "
+        "everywhere it leaves it).",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -109,6 +148,25 @@ class ShopSettings(models.Model):
     def load(cls) -> ShopSettings:
         settings, _ = cls.objects.get_or_create(pk=1)
         return settings
+
+    def redaction_kinds(self, boundary: Boundary) -> frozenset[Kind]:
+        """What ``boundary`` masks with these settings."""
+        if boundary == Boundary.STORE:
+            return frozenset({Kind.CARD}) if self.redact_cards_on_store else frozenset()
+        contacts = (
+            self.redact_contacts_in_training
+            if boundary == Boundary.TRAINING
+            else self.redact_contacts_in_exports
+        )
+        return ALWAYS | CONTACTS if contacts else ALWAYS
+
+    def redact(self, text: str, *, boundary: Boundary) -> Redaction:
+        """``text`` as ``boundary`` keeps it; order numbers are never masked."""
+        return redact(
+            text,
+            kinds=self.redaction_kinds(boundary),
+            order_numbers=self.order_number_pattern,
+        )
 
     def snapshot(self) -> Shop:
         threshold = self.free_shipping_threshold
