@@ -4,25 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chatbot', '0015_customer_identity'),
+        ("chatbot", "0015_customer_identity"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='shopsettings',
-            name='redact_cards_on_store',
-            field=models.BooleanField(default=True, help_text="Mask payment card numbers in a customer's message before it is stored at all; the customer sees their message masked with a short notice why. Off: the full number is kept in the transcript (and still masked everywhere it leaves it).", verbose_name='mask card numbers before storing'),
+            model_name="shopsettings",
+            name="redact_cards_on_store",
+            field=models.BooleanField(
+                default=True,
+                help_text="Mask payment card numbers in a customer's message before it is stored at all; the customer sees their message masked with a short notice why. Off: the full number is kept in the transcript (and still masked everywhere it leaves it).",
+                verbose_name="mask card numbers before storing",
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='redact_contacts_in_exports',
-            field=models.BooleanField(default=False, help_text='Mask emails, phone numbers and postal addresses in the CSV export, analytics, API responses and webhook payloads. Card numbers, IBANs and ID numbers are always masked there.', verbose_name='mask contacts in exports'),
+            model_name="shopsettings",
+            name="redact_contacts_in_exports",
+            field=models.BooleanField(
+                default=False,
+                help_text="Mask emails, phone numbers and postal addresses in the CSV export, analytics, API responses and webhook payloads. Card numbers, IBANs and ID numbers are always masked there.",
+                verbose_name="mask contacts in exports",
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='redact_contacts_in_training',
-            field=models.BooleanField(default=True, help_text='Mask emails, phone numbers and postal addresses when a reviewed message becomes a training example. Card numbers, IBANs and ID numbers are always masked there.', verbose_name='mask contacts in training data'),
+            model_name="shopsettings",
+            name="redact_contacts_in_training",
+            field=models.BooleanField(
+                default=True,
+                help_text="Mask emails, phone numbers and postal addresses when a reviewed message becomes a training example. Card numbers, IBANs and ID numbers are always masked there.",
+                verbose_name="mask contacts in training data",
+            ),
         ),
     ]
