@@ -10,7 +10,8 @@ What is found, and how it is told from the numbers a shop talks about all day:
 - **card**: 13 to 19 digits written whole or in the printed layouts (4-4-4-4,
   4-6-5 Amex, 4-6-4 Diners, 4-4-4-4-3), spaces or dashes; the first digit is one a
   card network issues (2 to 6) and the Luhn checksum holds. Tracking numbers (letters),
-  order numbers and dates fail one of these.
+  order numbers and dates fail one of these; a 13-digit number that is a valid
+  EAN-13 barcode is taken for the barcode.
 - **iban**: country code, two check digits, 11 to 30 letters or digits, with or
   without the usual spaces; the ISO 13616 mod-97 checksum holds. Upper case only,
   so that a word after the number is never taken as part of it.
@@ -29,7 +30,8 @@ What is found, and how it is told from the numbers a shop talks about all day:
   Neighbouring parts (``Hauptstraße 5, 10115 Berlin``) become one ``[address]``.
 
 Cards and IBANs are checksum-verified payment data and are masked even where the
-text also matches the order-number pattern; IDs, phones and addresses yield to it.
+text also matches the order-number pattern; IDs, phones and addresses yield to it
+(and to anything shaped like an IBAN).
 """
 
 from __future__ import annotations
@@ -90,16 +92,22 @@ _NIR = re.compile(
 _CODICE_FISCALE = re.compile(r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b")
 
 _EMAIL = re.compile(
-    r"(?<![\w.+-])([A-Za-z0-9][A-Za-z0-9._%+-]*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+    r"(?<![\w.+-])(\w[\w.%+-]*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
     r"\.[A-Za-z]{2,})\b"
 )
 
 _SEP = r"[ ./-]"
+# "+" or "00", a country code, then the national number: "00" only with a
+# separator after the country code (006381 333931 is a barcode's digits).
 _PHONE_INTERNATIONAL = re.compile(
-    r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ ./-]?\(0\))?(?:[ ./-]?\(?\d{1,5}\)?){1,6}"
-    + _R
+    r"(?<![\w+])(?:\+(?P<cc>[1-9]\d{0,2})|00(?P<cc00>[1-9]\d{0,2})(?=[ ./(-]))"
+    r"(?P<rest>(?:[ ./-]?\(0\))?(?:[ ./-]?\(?\d{1,5}\)?){1,6})" + _R
 )
-_PHONE_NATIONAL = re.compile(_L + r"0\d{1,5}(?:(?:" + _SEP + r"|/ ?)\d{2,8}){0,4}" + _R)
+# A trunk 0, then a digit that is not 0 ("00" starts an international number):
+# written whole, or in groups.
+_PHONE_NATIONAL = re.compile(
+    _L + r"0[1-9](?:\d{8,9}|\d{0,4}(?:(?:" + _SEP + r"|/ ?)\d{2,8}){1,4})" + _R
+)
 _PHONE_US = re.compile(
     r"(?<![\w+])(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}" + _R
 )
@@ -137,7 +145,7 @@ _PLZ_CITY = re.compile(
     re.MULTILINE,
 )
 # Between two parts of one address: separators, and a city name on its own.
-_ADDRESS_JOIN = re.compile(r"[ ,\n]*(?:[A-Z][a-z]+[ ,\n]+){0,2}")
+_ADDRESS_JOIN = re.compile(r"[ ,\n]*(?:[A-Z][A-Za-z]*[ ,\n]+){0,2}")
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,12 @@ def iban_valid(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
+def ean13_valid(digits: str) -> bool:
+    """Whether 13 digits carry a valid EAN-13 (GTIN) check digit: a barcode."""
+    weighted = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(digits[:12]))
+    return len(digits) == 13 and (10 - weighted % 10) % 10 == int(digits[12])
+
+
 def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
@@ -179,7 +193,11 @@ def _digits(text: str) -> str:
 def _cards(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _CARD.finditer(text):
         digits = _digits(m.group())
-        if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits):
+        if not (13 <= len(digits) <= 19 and digits[0] in "23456"):
+            continue
+        # 13-digit cards (early Visa) are long gone; 13-digit barcodes (EAN, German
+        # ones start with 4 as Visa does) are on every product page.
+        if luhn_valid(digits) and not ean13_valid(digits):
             yield m.start(), m.end(), f"[card {MASK}{digits[-4:]}]"
 
 
@@ -217,6 +235,11 @@ def _emails(text: str) -> Iterator[tuple[int, int, str]]:
 def _phones(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _PHONE_INTERNATIONAL.finditer(text):
         digits = _digits(m.group())
+        # After the country code the national number drops its trunk 0 (written
+        # "(0)" if at all); only Italy keeps it. "DE89 3704 0044 0532" is no phone.
+        rest = _digits(m.group("rest").replace("(0)", ""))
+        if rest.startswith("0") and (m.group("cc") or m.group("cc00")) != "39":
+            continue
         if 8 <= len(digits) <= 15:
             yield m.start(), m.end(), f"[phone {MASK}{digits[-2:]}]"
     for m in _PHONE_NATIONAL.finditer(text):
@@ -298,9 +321,11 @@ def redact(
         or ("@" not in text and not any(c.isdigit() for c in text))
     ):
         return Redaction(text, frozenset())
+    # An IBAN with a typo (wrong checksum) is not masked, and its digit groups are
+    # not a phone number either.
     protected = [
         m.span()
-        for pattern in _order_number_patterns(order_numbers)
+        for pattern in [*_order_number_patterns(order_numbers), _IBAN]
         for m in pattern.finditer(text)
     ]
     spans: list[tuple[int, int, str, Kind]] = []
