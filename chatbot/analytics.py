@@ -182,7 +182,7 @@ def fallback_rate(messages: QuerySet[Message]) -> Rate:
 
 
 def unanswered(
-    messages: QuerySet[Message], *, shop: ShopSettings, limit: int = UNANSWERED_SHOWN
+    messages: QuerySet[Message], *, shop: ShopSettings, limit: int | None = None
 ) -> list[Unanswered]:
     """The latest questions the bot answered with a fallback: what to teach it next.
 
@@ -194,7 +194,7 @@ def unanswered(
         Message.objects.filter(pk__in=answered, sender=Message.Sender.CUSTOMER)
         .exclude(payload__has_key="postback")
         .select_related("conversation")
-        .order_by("-created", "-pk")[:limit]
+        .order_by("-created", "-pk")[: limit or UNANSWERED_SHOWN]
     )
     return [
         Unanswered(

@@ -17,6 +17,8 @@ class Command(BaseCommand):
         "stored), --training (a reviewed message becoming a training example), "
         "--export (CSV export, analytics, API and webhooks; the default)."
     )
+    # Tests (and scripts calling call_command) pass the lines as ``stdin=``.
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         boundary = parser.add_mutually_exclusive_group()
