@@ -178,7 +178,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         plans = []
         for kwargs in named:
             try:
-                subject = subject_find(**kwargs)  # type: ignore[arg-type]
+                subject = subject_find(**kwargs)
             except SubjectError as error:
                 messages.error(request, str(error))
                 return HttpResponseRedirect(reverse("admin:privacy_erase"))

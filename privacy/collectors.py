@@ -92,7 +92,7 @@ class Collector:
 class ModelCollector(Collector):
     """Rows of ``model`` matching ``where(subject)``, deleted on erasure."""
 
-    model: type[models.Model]  # type: ignore[misc]
+    model: type[models.Model]
     where: Callable[[Subject], Q]
     description: str = ""
 

@@ -159,9 +159,9 @@ def subject_find(
             emails=frozenset(emails),
             named_by="email",
         )
+    assert customer_id is not None  # for mypy: checked above
     if not Customer.objects.filter(pk=customer_id).exists():
         raise SubjectError(f"There is no customer with id {customer_id}.")
-    assert customer_id is not None  # for mypy: checked above
     return Subject(
         customer_ids=frozenset({customer_id}),
         emails=frozenset(emails_of({customer_id})),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +24,6 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from api.models import WebhookDelivery
 from chatbot import services
 from chatbot.models import (
     Conversation,
@@ -534,10 +532,3 @@ def test_the_export_command_refuses_a_folder_already_used(story, tmp_path: Path)
         call_command("export_customer", customer=story.alice.pk, out=tmp_path)
 
     assert not DataSubjectRequest.objects.exists()
-
-
-def zip_names(content: bytes) -> list[str]:
-    return sorted(zipfile.ZipFile(io.BytesIO(content)).namelist())
-
-
-__all__ = ["Person", "Story", "rows_holding", "story", "zip_names"]

@@ -16,7 +16,6 @@ from chatbot.models import Conversation, Customer, Message, Order, ShopSettings
 from privacy.models import DataSubjectRequest
 from tests.factories import (
     ConversationFactory,
-    CustomerFactory,
     MessageFactory,
     OrderFactory,
     StaffFactory,
@@ -141,7 +140,7 @@ def test_the_customer_action_leads_to_the_confirmation(client, dpo, alice, charl
     )
     assert chosen.status_code == 302
     confirm = get(client, chosen["Location"])
-    assert "Customer #%d" % alice.pk in confirm.content.decode()
+    assert f"Customer #{alice.pk}" in confirm.content.decode()
     post(client, ERASE, {"customer": [alice.pk], "confirm": "yes"})
 
     assert list(Customer.objects.all()) == [charlie]
@@ -216,6 +215,3 @@ def test_one_customer_per_export(client, dpo, alice, charlie):
 
     assert response.status_code == 302
     assert not DataSubjectRequest.objects.exists()
-
-
-__all__ = ["CustomerFactory"]
