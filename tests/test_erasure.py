@@ -502,6 +502,23 @@ def test_the_command_erases_with_yes_and_records_who(story):
     assert f"request #{record.pk}" in out.getvalue()
 
 
+def test_the_command_records_an_erasure_of_nobody_without_asking(db, monkeypatch):
+    def never(prompt: str) -> str:
+        raise AssertionError("asked with nothing to erase")
+
+    monkeypatch.setattr("builtins.input", never)
+    out = io.StringIO()
+
+    call_command("erase_customer", email="nobody@example.com", stdout=out)
+
+    assert "Nothing is held about this person." in out.getvalue()
+    record = DataSubjectRequest.objects.get()
+    assert (record.total, record.customers) == (0, 0)
+    assert list(DataSubjectRequest.objects.about_email("nobody@example.com")) == [
+        record
+    ]
+
+
 def test_the_export_command_writes_json_and_an_escaped_transcript(
     story, tmp_path: Path, django_capture_on_commit_callbacks: Any
 ):

@@ -34,9 +34,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         plan = erasure_plan(subject)
         self.stdout.write(plan_table(plan))
-        if not plan:
-            return
-        if not options["yes"]:
+        # Nothing held is an answer too: it is recorded like any erasure.
+        if plan and not options["yes"]:
             try:
                 answer = input("Erase all of this? This cannot be undone. [yes/no] ")
             except EOFError:
