@@ -3,7 +3,8 @@
 A person is named by one customer record or by an email address. An address finds
 every customer record that used it: the one whose email it is (the follow-up form
 sets that), and the ones that typed it into the chat (an order lookup from another
-device keeps it only in the message and the bot's state).
+device keeps it only in the message and the bot's state). Either way, records the
+shop vouched are the same shopper (one verified ``external_id``) come too.
 """
 
 from __future__ import annotations
@@ -121,6 +122,15 @@ def customers_using(email: str) -> set[int]:
     return {*own, *typed, *in_state}
 
 
+def same_shopper(customer_ids: set[int]) -> set[int]:
+    """These customer records and every other one the shop vouched is the same
+    shopper (the same verified ``external_id``: one person on several devices)."""
+    external = Customer.objects.filter(pk__in=customer_ids).exclude(external_id="")
+    shoppers = external.values_list("external_id", flat=True)
+    also = Customer.objects.filter(external_id__in=list(shoppers))
+    return set(customer_ids) | set(also.values_list("pk", flat=True))
+
+
 def emails_of(customer_ids: set[int]) -> set[str]:
     """The addresses these customers gave: their own, and the one an order lookup
     in their chat verified (kept in the conversation's state). An address only
@@ -152,7 +162,7 @@ def subject_find(
         raise SubjectError("Name the person by a customer id or an email address.")
     if email:
         address = normalised_email(email)
-        customers = customers_using(address)
+        customers = same_shopper(customers_using(address))
         emails = {address} | emails_of(customers)
         return Subject(
             customer_ids=frozenset(customers),
@@ -162,8 +172,9 @@ def subject_find(
     assert customer_id is not None  # for mypy: checked above
     if not Customer.objects.filter(pk=customer_id).exists():
         raise SubjectError(f"There is no customer with id {customer_id}.")
+    customers = same_shopper({customer_id})
     return Subject(
-        customer_ids=frozenset({customer_id}),
-        emails=frozenset(emails_of({customer_id})),
+        customer_ids=frozenset(customers),
+        emails=frozenset(emails_of(customers)),
         named_by="customer",
     )

@@ -69,6 +69,7 @@ class Story:
 
     alice: Customer
     alice_phone: Customer  # Alice on another device: no email, typed it in chat
+    alice_laptop: Customer  # Alice logged in on the shop: the shop vouched for her
     charlie: Customer
     order: Order
     charlie_order: Order
@@ -76,7 +77,7 @@ class Story:
 
     @property
     def customer_ids(self) -> set[int]:
-        return {self.alice.pk, self.alice_phone.pk}
+        return {self.alice.pk, self.alice_phone.pk, self.alice_laptop.pk}
 
 
 def chat(capture: Any) -> Callable[..., Message]:
@@ -118,7 +119,13 @@ def story(bob: Any, django_capture_on_commit_callbacks: Any) -> Story:
         email="charlie@example.com", customer_name="Charlie Brown"
     )
 
-    alice = CustomerFactory.create(name="Alice", email=ALICE)
+    alice = CustomerFactory.create(
+        name="Alice", email=ALICE, external_id="shop-user-42", identified_at=now
+    )
+    alice_laptop = CustomerFactory.create(
+        name="", email="", external_id="shop-user-42", identified_at=now
+    )
+    InteractionFactory.create(customer_id=alice_laptop.pk)
     conversation = services.conversation_for_customer(customer=alice, public_id=None)
     assert conversation is not None
     texts = [SCARF, f"{order.number} {ALICE}"]
@@ -197,6 +204,7 @@ def story(bob: Any, django_capture_on_commit_callbacks: Any) -> Story:
     return Story(
         alice=alice,
         alice_phone=alice_phone,
+        alice_laptop=alice_laptop,
         charlie=charlie,
         order=order,
         charlie_order=charlie_order,
@@ -222,7 +230,8 @@ class Person:
         conversations = Conversation.objects.filter(customer__in=story.customer_ids)
         customers = Customer.objects.filter(pk__in=story.customer_ids)
         uuids = [str(u) for u in customers.values_list("uuid", flat=True)]
-        needles = [ALICE, *story.texts, *uuids]
+        shop_ids = customers.exclude(external_id="").values_list("external_id")
+        needles = [ALICE, *story.texts, *uuids, *{i for (i,) in shop_ids}]
         needles += list(conversations.values_list("public_id", flat=True))
         return cls(
             needles=needles,
@@ -384,8 +393,8 @@ def test_it_erases_every_row_that_holds_them_and_the_export_had_them_all(story, 
     assert story.charlie_order.email == "charlie@example.com"
     # The record: counts, no data.
     assert record.kind == DataSubjectRequest.Kind.ERASURE
-    assert record.customers == 2
-    assert record.rows["chatbot.Customer"] == 2
+    assert record.customers == 3
+    assert record.rows["chatbot.Customer"] == 3
     assert record.rows["chatbot.Message"] == len(person.ids[Message])
     assert record.anonymised == {"chatbot.Order": 1, "ml.GoldenSet": 1}
     assert record.total == sum(record.rows.values())
@@ -428,11 +437,12 @@ def test_it_deletes_their_orders_when_the_shop_says_so(story):
     assert Order.objects.filter(pk=story.charlie_order.pk).exists()
 
 
-def test_by_customer_it_erases_that_record_only(story):
+def test_by_customer_it_erases_that_record_and_the_same_verified_shopper(story):
     subject_erase(customer_id=story.alice.pk, by_name="dpo", via="command")
 
     assert not Customer.objects.filter(pk=story.alice.pk).exists()
-    # Her phone's record is another record: erasing by email finds it.
+    assert not Customer.objects.filter(pk=story.alice_laptop.pk).exists()
+    # Her phone's record is another record (only erasing by email finds it).
     assert Customer.objects.filter(pk=story.alice_phone.pk).exists()
 
 
