@@ -176,12 +176,16 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if request.method == "POST" and request.POST.get("confirm") == "yes":
             return self._erase(request, named)
         plans = []
+        covered: set[int] = set()
         for kwargs in named:
+            if kwargs.get("customer_id") in covered:
+                continue  # the same shopper as one listed above
             try:
                 subject = subject_find(**kwargs)
             except SubjectError as error:
                 messages.error(request, str(error))
                 return HttpResponseRedirect(reverse("admin:privacy_erase"))
+            covered |= subject.customer_ids
             plans.append((kwargs, subject, erasure_plan(subject)))
         return TemplateResponse(
             request,
@@ -196,6 +200,9 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
 
     def _erase(self, request: HttpRequest, named: list[dict[str, Any]]) -> HttpResponse:
         for kwargs in named:
+            customer_id = kwargs.get("customer_id")
+            if customer_id and not Customer.objects.filter(pk=customer_id).exists():
+                continue  # erased above with the same shopper's other record
             try:
                 record = subject_erase(
                     **kwargs,
