@@ -199,6 +199,7 @@ class ShopSettingsAdmin(admin.ModelAdmin):
                     "redact_cards_on_store",
                     "redact_contacts_in_training",
                     "redact_contacts_in_exports",
+                    "erasure_deletes_orders",
                 ],
             },
         ),

@@ -131,6 +131,13 @@ class ShopSettings(models.Model):
         "why. Off: the full number is kept in the transcript (and still masked "
         "everywhere it leaves it).",
     )
+    erasure_deletes_orders = models.BooleanField(
+        default=False,
+        verbose_name="erasure deletes orders",
+        help_text="Off (the default): erasing a customer keeps their orders, which "
+        "are the shop's records (accounts, tax), unlinked and with the email and "
+        "name anonymised. On: their orders are deleted with everything else.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
