@@ -510,3 +510,45 @@ def test_the_redact_command_prints_lines_as_a_boundary_keeps_them(
 def test_the_redact_command_refuses_two_boundaries(db):
     with pytest.raises(Exception, match="not allowed with argument"):
         call_command("redact", "--store", "--export", stdin=io.StringIO(""))
+
+
+def test_the_redact_command_rewrites_training_examples_taken_from_chats(db):
+    from classifier.models import TrainingExample
+    from ml.models import GoldenSet, ModelVersion
+
+    shop_settings(contacts=True)
+    golden_set = GoldenSet.objects.create(kind=ModelVersion.Kind.INTENT)
+    review_source = TrainingExample.Source.REVIEW
+    old = TrainingExample.objects.create(
+        text="refund to 4242 4242 4242 4242, alice@example.com",
+        source=review_source,
+        message_id=1,
+        golden=True,
+    )
+    # Its redacted text is already there: the old one goes.
+    TrainingExample.objects.create(
+        text="pay with [card ••••4242]", source=review_source, message_id=2
+    )
+    twin = TrainingExample.objects.create(
+        text="pay with 4242424242424242", source=review_source, message_id=3
+    )
+    # The team's own examples are theirs: left as written.
+    seed = TrainingExample.objects.create(
+        text="my card 4242 4242 4242 4242 was declined",
+        source=TrainingExample.Source.SEED,
+    )
+    out = io.StringIO()
+    call_command("redact", "--rewrite-training-examples", stdout=out)
+    assert out.getvalue().strip() == "Redacted 2 training example(s)."
+    old.refresh_from_db()
+    assert old.text == "refund to [card ••••4242], [email a••••@example.com]"
+    assert not TrainingExample.objects.filter(pk=twin.pk).exists()
+    seed.refresh_from_db()
+    assert seed.text == "my card 4242 4242 4242 4242 was declined"
+    version = golden_set.version
+    golden_set.refresh_from_db()
+    assert golden_set.version == version + 1
+    # Run again: nothing left to do.
+    out = io.StringIO()
+    call_command("redact", "--rewrite-training-examples", stdout=out)
+    assert out.getvalue().strip() == "Redacted 0 training example(s)."

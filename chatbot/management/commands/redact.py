@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from chatbot.models import Boundary, ShopSettings
+from chatbot.review import training_examples_redact
 
 
 class Command(BaseCommand):
@@ -35,8 +36,19 @@ class Command(BaseCommand):
                 help=f"As {what} keeps it.",
             )
         parser.set_defaults(boundary=Boundary.EXPORT)
+        parser.add_argument(
+            "--rewrite-training-examples",
+            action="store_true",
+            help="Instead of reading lines: apply the training boundary to the "
+            "training examples already taken from chats (after an upgrade, or "
+            "after turning a setting on).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["rewrite_training_examples"]:
+            changed = training_examples_redact()
+            self.stdout.write(f"Redacted {changed} training example(s).")
+            return
         shop = ShopSettings.load()
         boundary = Boundary(options["boundary"])
         stdin = options.get("stdin") or sys.stdin
