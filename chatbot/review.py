@@ -242,7 +242,7 @@ def training_examples_redact() -> int:
             if example is None:  # deleted meanwhile
                 continue
             twin = TrainingExample.objects.filter(
-                text=kept.text, intent_id=example.intent_id
+                text=kept.text, intent=example.intent
             ).exclude(pk=pk)
             if twin.exists():
                 example.delete()
