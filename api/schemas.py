@@ -286,16 +286,20 @@ class NamesIn(Body):
 # --- Conversations ----------------------------------------------------------------
 
 
-def exported(text: str, context: Any) -> str:
-    """``text`` as an API response keeps it (``Boundary.EXPORT``); the shop's
-    settings are read once per request, not once per message."""
+def _shop(context: Any) -> ShopSettings:
+    # Read once per request, not once per message of a 500-message page.
     request = (context or {}).get("request")
     shop = getattr(request, "redaction_settings", None)
     if shop is None:
         shop = ShopSettings.load()
         if request is not None:
             request.redaction_settings = shop
-    return shop.redact(text, boundary=Boundary.EXPORT).text
+    return shop
+
+
+def exported(text: str, context: Any) -> str:
+    """``text`` as an API response keeps it (``Boundary.EXPORT``)."""
+    return _shop(context).redact(text, boundary=Boundary.EXPORT).text
 
 
 class CustomerOut(Schema):
@@ -352,6 +356,14 @@ class MessageOut(Schema):
     @staticmethod
     def resolve_text(message: Message, context: Any) -> str:
         return exported(message.text, context)
+
+    @staticmethod
+    def resolve_payload(message: Message, context: Any) -> dict[str, Any]:
+        # Buttons and the bot's state quote the customer's words.
+        kept: dict[str, Any] = _shop(context).redact_json(
+            message.payload, boundary=Boundary.EXPORT
+        )
+        return kept
 
 
 class TranscriptOut(Schema):

@@ -41,7 +41,7 @@ from chatbot.models import (
 from classifier.models import Intent
 from classifier.serving import Classification, classify_many
 from ml.models import ModelVersion
-from ml.redaction import Kind, redact
+from ml.redaction import Kind, redact, redact_json
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def message_store(
     elif sender == Message.Sender.BOT:
         # The bot quotes customers (a clarification, the other request of two):
         # whatever it quotes, it never says a card number back.
-        text = without_cards(text)
-        payload = without_cards(payload)
+        text = redact(text, kinds={Kind.CARD}).text
+        payload = redact_json(payload, kinds={Kind.CARD})
     with transaction.atomic():
         # The row lock serialises writers of one conversation: seqs come out
         # strictly increasing with no gaps, and a duplicate is seen reliably.
@@ -153,17 +153,6 @@ def message_store(
             PendingReply.objects.create(message=message, due=timezone.now() + after)
             transaction.on_commit(lambda: reply_enqueue(message.pk))
     return message, True
-
-
-def without_cards(value: Any) -> Any:
-    """``value`` (text, or a payload of lists and dicts) with card numbers masked."""
-    if isinstance(value, str):
-        return redact(value, kinds={Kind.CARD}).text
-    if isinstance(value, list):
-        return [without_cards(item) for item in value]
-    if isinstance(value, dict):
-        return {key: without_cards(item) for key, item in value.items()}
-    return value
 
 
 def ip_or_none(address: str | None) -> str | None:

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 MASK = "••••"
 
@@ -357,3 +358,36 @@ def redact(
         previous = kind
     pieces.append(text[at:])
     return Redaction("".join(pieces), frozenset(kind for *_, kind in spans))
+
+
+def redact_json(
+    value: Any,
+    *,
+    kinds: Iterable[Kind] = ALWAYS,
+    order_numbers: OrderNumbers = None,
+) -> Any:
+    """``value`` (a JSON value: dicts, lists, strings…) with every string in it
+    redacted as :func:`redact` does; keys and other values are kept.
+
+    Args:
+        value: a message payload, say (buttons quote the customer).
+        kinds: what to mask.
+        order_numbers: the shop's order-number pattern(s), never masked as IDs.
+
+    Returns:
+        A copy with the strings masked (the same value when it holds none).
+    """
+    wanted = frozenset(kinds)
+    if isinstance(value, str):
+        return redact(value, kinds=wanted, order_numbers=order_numbers).text
+    if isinstance(value, list):
+        return [
+            redact_json(item, kinds=wanted, order_numbers=order_numbers)
+            for item in value
+        ]
+    if isinstance(value, dict):
+        return {
+            key: redact_json(v, kinds=wanted, order_numbers=order_numbers)
+            for key, v in value.items()
+        }
+    return value

@@ -552,3 +552,34 @@ def test_the_redact_command_rewrites_training_examples_taken_from_chats(db):
     out = io.StringIO()
     call_command("redact", "--rewrite-training-examples", stdout=out)
     assert out.getvalue().strip() == "Redacted 0 training example(s)."
+
+
+def test_it_masks_what_the_bots_buttons_quote_in_api_payloads(
+    client, conversation, settings
+):
+    settings.SECURE_SSL_REDIRECT = False
+    shop_settings(contacts=True)
+    services.message_store(
+        conversation_id=conversation.pk,
+        sender=Message.Sender.BOT,
+        text="Shall we look at your other question?",
+        payload={
+            "quick_replies": [
+                {"title": "IBAN DE89 3704 0044 0532 0130 00", "payload": {"n": 1}},
+                {"title": "mail alice@example.com about NW-12345", "payload": {}},
+            ],
+            "confidence": 0.5,
+        },
+    )
+    key = api_key(scopes=["conversations:read"])
+    item = client.get(
+        f"/api/v1/conversations/{conversation.public_id}/messages",
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()["items"][0]
+    assert item["payload"] == {
+        "quick_replies": [
+            {"title": "IBAN [iban ••••3000]", "payload": {"n": 1}},
+            {"title": "mail [email a••••@example.com] about NW-12345", "payload": {}},
+        ],
+        "confidence": 0.5,
+    }

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from chatbot.dialogue.shop import WEEKDAYS, Shop, parse_hours
-from ml.redaction import ALWAYS, CONTACTS, Kind, Redaction, redact
+from ml.redaction import ALWAYS, CONTACTS, Kind, Redaction, redact, redact_json
 
 # Shown to the customer under their own message when a card number was hidden.
 CARD_NOTICE = "We hid the card number — never share it in chat."
@@ -171,6 +171,14 @@ class ShopSettings(models.Model):
         """``text`` as ``boundary`` keeps it; order numbers are never masked."""
         return redact(
             text,
+            kinds=self.redaction_kinds(boundary),
+            order_numbers=self.order_number_pattern,
+        )
+
+    def redact_json(self, value: Any, *, boundary: Boundary) -> Any:
+        """A payload (every string in it) as ``boundary`` keeps it."""
+        return redact_json(
+            value,
             kinds=self.redaction_kinds(boundary),
             order_numbers=self.order_number_pattern,
         )
