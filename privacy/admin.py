@@ -9,6 +9,16 @@ from django.http import HttpRequest
 
 from privacy.models import StaffAccess
 
+FIELDS = [
+    "opened_at",
+    "username",
+    "user",
+    "place",
+    "api_key_name",
+    "conversation_public_id",
+    "conversation",
+]
+
 
 @admin.register(StaffAccess)
 class StaffAccessAdmin(admin.ModelAdmin):
@@ -28,8 +38,7 @@ class StaffAccessAdmin(admin.ModelAdmin):
     search_fields = ["conversation_public_id", "username", "api_key_name"]
     search_help_text = "Conversation id, user name or API key name."
     date_hierarchy = "opened_at"
-    fields = list_display[:-1] + ["user", "conversation"]
-    readonly_fields = fields
+    fields = readonly_fields = FIELDS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from chatbot.events import Place
@@ -99,8 +100,8 @@ class StaffAccess(models.Model):
         now = now or timezone.now()
         user_id = user.pk if user is not None else None
         recent = set(
-            cls.objects.filter(
-                user_id=user_id,
+            StaffAccess.objects.filter(
+                Q(user__isnull=True) if user_id is None else Q(user_id=user_id),
                 api_key_name=api_key_name,
                 place=place,
                 conversation_id__in=[c.pk for c in conversations],
@@ -108,7 +109,7 @@ class StaffAccess(models.Model):
             ).values_list("conversation_id", flat=True)
         )
         rows = [
-            cls(
+            StaffAccess(
                 user_id=user_id,
                 username=user.get_username() if user is not None else "",
                 conversation=conversation,
@@ -120,4 +121,4 @@ class StaffAccess(models.Model):
             for conversation in dict.fromkeys(conversations)
             if conversation.pk not in recent
         ]
-        return cls.objects.bulk_create(rows)
+        return StaffAccess.objects.bulk_create(rows)

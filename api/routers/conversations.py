@@ -95,8 +95,9 @@ def conversation_messages(
     conversation = _conversation(conversation_id)
     # The staff access log: a client paging through a transcript (or syncing it)
     # within minutes is one opening (``privacy.models.StaffAccess``).
+    key: ApiKey = request.auth  # type: ignore[attr-defined]  # set by ApiKeyAuth
     events.announce_opened(
-        events.Place.API, conversations=[conversation], api_key_name=request.auth.name
+        events.Place.API, conversations=[conversation], api_key_name=key.name
     )
     messages = list(
         conversation.messages.filter(seq__gt=since_seq).order_by("seq")[: limit + 1]

@@ -7,31 +7,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('chatbot', '0016_shop_retention_settings'),
+        ("chatbot", "0016_shop_retention_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StaffAccess',
+            name="StaffAccess",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('username', models.CharField(blank=True, help_text="The staff member's user name then: it stays if the account goes.", max_length=150)),
-                ('conversation_public_id', models.CharField(db_index=True, help_text="The conversation's id, kept after the conversation is gone.", max_length=32, verbose_name='conversation id')),
-                ('place', models.CharField(choices=[('console', 'Console'), ('admin', 'Admin'), ('api', 'API')], help_text='Where it was opened: the console, the admin or the API.', max_length=10)),
-                ('api_key_name', models.CharField(blank=True, help_text='Through the API: the name of the key that read it.', max_length=100, verbose_name='API key')),
-                ('opened_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('conversation', models.ForeignKey(blank=True, help_text='Empty once the conversation was purged or erased.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='chatbot.conversation')),
-                ('user', models.ForeignKey(blank=True, help_text="The staff member; empty for the API (see the key's name).", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        blank=True,
+                        help_text="The staff member's user name then: it stays if the account goes.",
+                        max_length=150,
+                    ),
+                ),
+                (
+                    "conversation_public_id",
+                    models.CharField(
+                        db_index=True,
+                        help_text="The conversation's id, kept after the conversation is gone.",
+                        max_length=32,
+                        verbose_name="conversation id",
+                    ),
+                ),
+                (
+                    "place",
+                    models.CharField(
+                        choices=[
+                            ("console", "Console"),
+                            ("admin", "Admin"),
+                            ("api", "API"),
+                        ],
+                        help_text="Where it was opened: the console, the admin or the API.",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "api_key_name",
+                    models.CharField(
+                        blank=True,
+                        help_text="Through the API: the name of the key that read it.",
+                        max_length=100,
+                        verbose_name="API key",
+                    ),
+                ),
+                (
+                    "opened_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now
+                    ),
+                ),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty once the conversation was purged or erased.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="chatbot.conversation",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The staff member; empty for the API (see the key's name).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'staff access to a transcript',
-                'verbose_name_plural': 'staff access log',
-                'ordering': ['-opened_at', '-pk'],
+                "verbose_name": "staff access to a transcript",
+                "verbose_name_plural": "staff access log",
+                "ordering": ["-opened_at", "-pk"],
             },
         ),
     ]
