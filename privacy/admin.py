@@ -9,16 +9,6 @@ from django.http import HttpRequest
 
 from privacy.models import StaffAccess
 
-FIELDS = [
-    "opened_at",
-    "username",
-    "user",
-    "place",
-    "api_key_name",
-    "conversation_public_id",
-    "conversation",
-]
-
 
 @admin.register(StaffAccess)
 class StaffAccessAdmin(admin.ModelAdmin):
@@ -38,7 +28,16 @@ class StaffAccessAdmin(admin.ModelAdmin):
     search_fields = ["conversation_public_id", "username", "api_key_name"]
     search_help_text = "Conversation id, user name or API key name."
     date_hierarchy = "opened_at"
-    fields = readonly_fields = FIELDS
+    fields = (
+        "opened_at",
+        "username",
+        "user",
+        "place",
+        "api_key_name",
+        "conversation_public_id",
+        "conversation",
+    )
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
