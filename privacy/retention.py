@@ -153,6 +153,9 @@ class Purge:
         self.progress = progress
         self.counts = dict.fromkeys(KINDS, 0)
         self.order_number = re.compile(shop.order_number_pattern)
+        # (text, intent) of the examples redacted in this run: a dry run writes
+        # none, yet two of them may come out the same.
+        self.redacted: set[tuple[str, int | None]] = set()
 
     def cutoff(self, days: int) -> datetime:
         return self.now - timedelta(days=days)
@@ -174,13 +177,7 @@ class Purge:
             messages = Message.objects.filter(conversation__in=expired.values("pk"))
             self.add(CONVERSATIONS, expired.count())
             self.add(MESSAGES, messages.count())
-            self.add(
-                EXAMPLES_ANONYMISED,
-                derived_examples(
-                    conversation_ids=expired.values("pk"),
-                    message_ids=messages.values("pk"),
-                ).count(),
-            )
+            self.unlink_examples(expired.values("pk"))
             return
         for pks in pk_batches(expired, batch_size=self.batch_size):
             with transaction.atomic():
@@ -197,25 +194,33 @@ class Purge:
             self.add(MESSAGES, deleted.get("chatbot.Message", 0))
             self.add(CONVERSATIONS, deleted.get("chatbot.Conversation", 0))
 
-    def unlink_examples(self, conversation_ids: list[int]) -> None:
-        """Redact the training examples from these conversations and cut their link
-        (call in the transaction that deletes the conversations)."""
+    def unlink_examples(self, conversation_ids: Any) -> None:
+        """Redact the training examples from these conversations (ids, or a query
+        of them) and cut their link; call in the transaction that deletes them."""
         examples = derived_examples(
             conversation_ids=conversation_ids,
             message_ids=Message.objects.filter(
                 conversation_id__in=conversation_ids
             ).values("pk"),
-        ).select_for_update()
+        )
+        if not self.dry_run:
+            examples = examples.select_for_update()
         for example in examples.order_by("pk"):
             text = redact(example.text, order_number=self.order_number, contacts=True)
             twin = TrainingExample.objects.filter(
                 text=text, intent_id=example.intent_id
             ).exclude(pk=example.pk)
-            if text != example.text and twin.exists():
+            label = (text, example.intent_id)
+            if text != example.text and (twin.exists() or label in self.redacted):
                 # Unique per text and label: another example already says the
                 # same, redacted, and teaches the model the same thing.
-                example.delete()
+                if not self.dry_run:
+                    example.delete()
                 self.add(EXAMPLES_MERGED, 1)
+                continue
+            self.redacted.add(label)
+            if self.dry_run:
+                self.add(EXAMPLES_ANONYMISED, 1)
                 continue
             example.text = text
             example.message_id = None
@@ -269,7 +274,9 @@ class Purge:
             created__lt=cutoff, client_address__isnull=False
         )
         if self.dry_run:
-            self.add(ADDRESSES, candidates.count())
+            # Not those the run deletes with their conversation.
+            purged = self.expired_conversations().values("pk")
+            self.add(ADDRESSES, candidates.exclude(conversation__in=purged).count())
             return
         for pks in pk_batches(candidates, batch_size=self.batch_size):
             with transaction.atomic():
