@@ -95,7 +95,7 @@ def conversation(
 
 
 def axes_row(model: type[Model], *, days: float, **fields: Any) -> Model:
-    row = model.objects.create(
+    row = model._default_manager.create(
         user_agent=f"Firefox {days}",
         ip_address="198.51.100.9",
         username="bob",
