@@ -40,6 +40,7 @@ from chatbot.models import (
     ShopSettings,
 )
 from classifier.models import TrainingExample
+from ml.models import GoldenSet, ModelVersion
 from ml.redaction import redact
 from privacy.models import StaffAccess
 from recommender.models import Interaction
@@ -205,6 +206,7 @@ class Purge:
         )
         if not self.dry_run:
             examples = examples.select_for_update()
+        golden_redacted = 0
         for example in examples.order_by("pk"):
             text = redact(example.text, order_number=self.order_number, contacts=True)
             twin = TrainingExample.objects.filter(
@@ -222,11 +224,20 @@ class Purge:
             if self.dry_run:
                 self.add(EXAMPLES_ANONYMISED, 1)
                 continue
+            if example.golden and text != example.text:
+                golden_redacted += 1
             example.text = text
             example.message_id = None
             example.conversation_id = None
             example.save(update_fields=["text", "message_id", "conversation_id"])
             self.add(EXAMPLES_ANONYMISED, 1)
+        if golden_redacted:
+            # The frozen evaluation set changed (as when an operator edits it):
+            # its version goes up, so no run compares scores across the change.
+            # A golden example deleted above bumps it already (classifier.apps).
+            golden = GoldenSet.objects.filter(kind=ModelVersion.Kind.INTENT).first()
+            if golden is not None:
+                golden.bump(f"retention redacted {golden_redacted} golden example(s)")
 
     # --- rows that simply go once old -----------------------------------------------
 

@@ -31,6 +31,7 @@ from chatbot.models import (
 )
 from classifier.models import TrainingExample
 from config import celery_app
+from ml.models import GoldenSet, ModelVersion
 from ml.redaction import redact
 from privacy import retention
 from privacy.models import StaffAccess
@@ -111,6 +112,7 @@ def two_years() -> dict[str, Any]:
     w: dict[str, Any] = {}
     shop = ShopSettings.load()
     w["pattern"] = re.compile(shop.order_number_pattern)
+    w["golden_set"] = GoldenSet.objects.create(kind=ModelVersion.Kind.INTENT)
     # --- customers
     w["alice"] = CustomerFactory.create(name="Alice")  # gave her email
     w["signed"] = dated(
@@ -327,6 +329,7 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
         AccessLog,
         AccessFailureLog,
         StaffAccess,
+        GoldenSet,
     ]
     return {
         model._meta.label: list(model._default_manager.order_by("pk").values())
@@ -364,6 +367,9 @@ def test_it_purges_two_years_row_by_row_and_a_second_run_changes_nothing():
     golden = TrainingExample.objects.get(pk=w["ex_golden"].pk)
     assert golden.golden and golden.conversation_id is None
     assert "7946 0958" not in golden.text and "NW-12345" in golden.text
+    # The frozen evaluation set changed: its version went up.
+    golden_set = GoldenSet.objects.get(pk=w["golden_set"].pk)
+    assert golden_set.version == 2 and "retention" in golden_set.note
     linked = Interaction.objects.get(pk=w["i_linked"].pk)
     assert linked.conversation_id is None and linked.customer_id == w["alice"].pk
     first, recent = Message.objects.filter(conversation=w["alice_active"]).order_by(
