@@ -161,9 +161,11 @@ class Purge:
     def cutoff(self, days: int) -> datetime:
         return self.now - timedelta(days=days)
 
-    def add(self, kind: str, rows: int) -> None:
+    def add(self, kind: str, rows: int, *, report: bool = True) -> None:
+        """Count ``rows`` of ``kind``; ``report``: tell the progress callback (one
+        kind per step, so that its line is not interrupted by another)."""
         self.counts[kind] += rows
-        if self.progress is not None and rows:
+        if self.progress is not None and rows and report:
             self.progress(kind, self.counts[kind])
 
     # --- conversations, their messages and what was derived from them -------------
@@ -192,7 +194,7 @@ class Purge:
                     conversation_id=None
                 )
                 _, deleted = Conversation.objects.filter(pk__in=ids).delete()
-            self.add(MESSAGES, deleted.get("chatbot.Message", 0))
+            self.add(MESSAGES, deleted.get("chatbot.Message", 0), report=False)
             self.add(CONVERSATIONS, deleted.get("chatbot.Conversation", 0))
 
     def unlink_examples(self, conversation_ids: Any) -> None:
@@ -218,11 +220,11 @@ class Purge:
                 # same, redacted, and teaches the model the same thing.
                 if not self.dry_run:
                     example.delete()
-                self.add(EXAMPLES_MERGED, 1)
+                self.add(EXAMPLES_MERGED, 1, report=False)
                 continue
             self.redacted.add(label)
             if self.dry_run:
-                self.add(EXAMPLES_ANONYMISED, 1)
+                self.add(EXAMPLES_ANONYMISED, 1, report=False)
                 continue
             if example.golden and text != example.text:
                 golden_redacted += 1
@@ -230,7 +232,7 @@ class Purge:
             example.message_id = None
             example.conversation_id = None
             example.save(update_fields=["text", "message_id", "conversation_id"])
-            self.add(EXAMPLES_ANONYMISED, 1)
+            self.add(EXAMPLES_ANONYMISED, 1, report=False)
         if golden_redacted:
             # The frozen evaluation set changed (as when an operator edits it):
             # its version goes up, so no run compares scores across the change.
@@ -323,7 +325,7 @@ class Purge:
                     continue
                 events, _ = Interaction.objects.filter(customer_id__in=ids).delete()
                 _, deleted = Customer.objects.filter(pk__in=ids).delete()
-            self.add(INTERACTIONS, events)
+            self.add(INTERACTIONS, events, report=False)
             self.add(CUSTOMERS, deleted.get("chatbot.Customer", 0))
 
 

@@ -472,7 +472,8 @@ def test_the_command_reports_a_dry_run_then_purges():
     call_command("purge_expired", "--batch-size", "2", stdout=out)
     report = out.getvalue()
     assert re.search(r"^conversations\s+3$", report, re.M)
-    assert "\rtracking events: 4 rows" in report  # the progress line
+    # The progress line, after each batch of two.
+    assert "\rconversations: 2 rows\rconversations: 3 rows\n" in report
     assert Conversation.objects.count() == 3
 
 
