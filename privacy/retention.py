@@ -180,14 +180,27 @@ class Purge:
             messages = Message.objects.filter(conversation__in=expired.values("pk"))
             self.add(CONVERSATIONS, expired.count())
             self.add(MESSAGES, messages.count())
-            self.unlink_examples(expired.values("pk"))
+            self.unlink_examples(
+                derived_examples(
+                    conversation_ids=expired.values("pk"),
+                    message_ids=messages.values("pk"),
+                )
+            )
+            self.unlink_examples(orphaned_examples())
             return
         for pks in pk_batches(expired, batch_size=self.batch_size):
             with transaction.atomic():
                 ids = locked(expired, pks)
                 if not ids:
                     continue
-                self.unlink_examples(ids)
+                self.unlink_examples(
+                    derived_examples(
+                        conversation_ids=ids,
+                        message_ids=Message.objects.filter(
+                            conversation_id__in=ids
+                        ).values("pk"),
+                    )
+                )
                 # Plain ids (the recommender does not import the chat): they would
                 # point at nothing, or at a later conversation with the same id.
                 Interaction.objects.filter(conversation_id__in=ids).update(
@@ -196,16 +209,16 @@ class Purge:
                 _, deleted = Conversation.objects.filter(pk__in=ids).delete()
             self.add(MESSAGES, deleted.get("chatbot.Message", 0), report=False)
             self.add(CONVERSATIONS, deleted.get("chatbot.Conversation", 0))
+        # Examples whose conversation went some other way (deleted in the admin,
+        # erased on request) are redacted and unlinked too.
+        orphans = orphaned_examples()
+        for pks in pk_batches(orphans, batch_size=self.batch_size):
+            with transaction.atomic():
+                self.unlink_examples(orphans.filter(pk__in=pks))
 
-    def unlink_examples(self, conversation_ids: Any) -> None:
-        """Redact the training examples from these conversations (ids, or a query
-        of them) and cut their link; call in the transaction that deletes them."""
-        examples = derived_examples(
-            conversation_ids=conversation_ids,
-            message_ids=Message.objects.filter(
-                conversation_id__in=conversation_ids
-            ).values("pk"),
-        )
+    def unlink_examples(self, examples: QuerySet[TrainingExample]) -> None:
+        """Redact these training examples and cut their link to the chat; call in
+        the transaction that deletes what they came from."""
         if not self.dry_run:
             examples = examples.select_for_update()
         golden_redacted = 0
@@ -329,7 +342,18 @@ class Purge:
             self.add(CUSTOMERS, deleted.get("chatbot.Customer", 0))
 
 
-def derived_examples(*, conversation_ids: Any, message_ids: Any) -> QuerySet[Any]:
+def orphaned_examples() -> QuerySet[TrainingExample]:
+    """Examples that name a conversation or message that no longer exists."""
+    return TrainingExample.objects.filter(
+        Q(conversation_id__isnull=False)
+        & ~Q(conversation_id__in=Conversation.objects.values("pk"))
+        | Q(message_id__isnull=False) & ~Q(message_id__in=Message.objects.values("pk"))
+    )
+
+
+def derived_examples(
+    *, conversation_ids: Any, message_ids: Any
+) -> QuerySet[TrainingExample]:
     """Training (and golden) examples reviewed from these conversations or messages
     (ids, or a query of them)."""
     return TrainingExample.objects.filter(

@@ -201,6 +201,14 @@ def two_years() -> dict[str, Any]:
         conversation_id=w["alice_active"].pk,
     )
     w["ex_seed"] = TrainingExampleFactory.create(text=f"my card {CARD} is declined")
+    # From a conversation deleted in the admin before: unlinked and redacted too.
+    w["ex_orphan"] = TrainingExampleFactory.create(
+        text=f"charge {OTHER_CARD} again",
+        intent=intent,
+        source="review",
+        conversation_id=w["alice_old"].pk + 10_000,
+        message_id=card_msg.pk + 10_000,
+    )
     # --- tracking events
     alice_id, bare_id = w["alice"].pk, w["bare_visitor"].pk
 
@@ -259,7 +267,7 @@ def two_years() -> dict[str, Any]:
 EXPECTED = {
     retention.CONVERSATIONS: 3,  # alice_old, gone_chat, recent_visitor_chat
     retention.MESSAGES: 5,
-    retention.EXAMPLES_ANONYMISED: 2,  # ex_card, ex_golden
+    retention.EXAMPLES_ANONYMISED: 3,  # ex_card, ex_golden, ex_orphan
     retention.EXAMPLES_MERGED: 1,  # ex_dup
     retention.INTERACTIONS: 4,  # i_730, i_100, i_bare_200, i_bare_10
     retention.WEBHOOK_DELIVERIES: 2,
@@ -370,6 +378,12 @@ def test_it_purges_two_years_row_by_row_and_a_second_run_changes_nothing():
     # The frozen evaluation set changed: its version went up.
     golden_set = GoldenSet.objects.get(pk=w["golden_set"].pk)
     assert golden_set.version == 2 and "retention" in golden_set.note
+    orphan = TrainingExample.objects.get(pk=w["ex_orphan"].pk)
+    assert (orphan.message_id, orphan.conversation_id) == (None, None)
+    assert orphan.text == redact(
+        w["ex_orphan"].text, order_number=w["pattern"], contacts=True
+    )
+    assert OTHER_CARD not in orphan.text
     linked = Interaction.objects.get(pk=w["i_linked"].pk)
     assert linked.conversation_id is None and linked.customer_id == w["alice"].pk
     first, recent = Message.objects.filter(conversation=w["alice_active"]).order_by(
