@@ -224,9 +224,14 @@ class Purge:
         golden_redacted = 0
         for example in examples.order_by("pk"):
             text = redact(example.text, order_number=self.order_number, contacts=True)
-            twin = TrainingExample.objects.filter(
-                text=text, intent_id=example.intent_id
-            ).exclude(pk=example.pk)
+            same_label = (
+                Q(intent__isnull=True)  # out of scope
+                if example.intent_id is None
+                else Q(intent_id=example.intent_id)
+            )
+            twin = TrainingExample.objects.filter(same_label, text=text).exclude(
+                pk=example.pk
+            )
             label = (text, example.intent_id)
             if text != example.text and (twin.exists() or label in self.redacted):
                 # Unique per text and label: another example already says the

@@ -193,6 +193,14 @@ def two_years() -> dict[str, Any]:
         message_id=other_msg.pk,
         conversation_id=w["alice_old"].pk,
     )
+    # The same among out-of-scope examples (no intent).
+    lost = f"lost card {OTHER_CARD}"
+    w["ex_oos_twin"] = TrainingExampleFactory.create(
+        text=redact(lost, order_number=w["pattern"], contacts=True), intent=None
+    )
+    w["ex_oos_dup"] = TrainingExampleFactory.create(
+        text=lost, intent=None, source="review", conversation_id=w["alice_old"].pk
+    )
     w["ex_kept"] = TrainingExampleFactory.create(
         text="hello again",
         intent=intent,
@@ -268,7 +276,7 @@ EXPECTED = {
     retention.CONVERSATIONS: 3,  # alice_old, gone_chat, recent_visitor_chat
     retention.MESSAGES: 5,
     retention.EXAMPLES_ANONYMISED: 3,  # ex_card, ex_golden, ex_orphan
-    retention.EXAMPLES_MERGED: 1,  # ex_dup
+    retention.EXAMPLES_MERGED: 2,  # ex_dup, ex_oos_dup
     retention.INTERACTIONS: 4,  # i_730, i_100, i_bare_200, i_bare_10
     retention.WEBHOOK_DELIVERIES: 2,
     retention.CODES: 1,
@@ -285,6 +293,7 @@ DELETED = [
     "gone_visitor",
     "bare_visitor",
     "ex_dup",
+    "ex_oos_dup",
     "i_730",
     "i_100",
     "i_bare_200",
@@ -306,6 +315,7 @@ UNCHANGED = [
     "alice_edge",
     "waiting_chat",
     "ex_twin",
+    "ex_oos_twin",
     "ex_kept",
     "ex_seed",
     "i_80",
