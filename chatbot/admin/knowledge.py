@@ -188,6 +188,7 @@ class ShopSettingsAdmin(admin.ModelAdmin):
             "Returns and shipping",
             {"fields": ["return_window_days", "free_shipping_threshold"]},
         ),
+        ("Privacy", {"fields": ["erasure_deletes_orders"]}),
         (
             "Retention",
             {

@@ -101,6 +101,13 @@ class ShopSettings(models.Model):
         default=Shop.free_shipping_threshold,
         help_text="Order value from which shipping is free; empty: never free.",
     )
+    erasure_deletes_orders = models.BooleanField(
+        default=False,
+        verbose_name="erasure deletes orders",
+        help_text="Off (the default): erasing a customer keeps their orders, which "
+        "are the shop's records (accounts, tax), unlinked and with the email and "
+        "name anonymised. On: their orders are deleted with everything else.",
+    )
     # --- Retention: what the nightly purge (privacy.retention) deletes or
     # anonymises once it is older than this. Defaults a shop can defend: a year of
     # support history, a quarter of browsing, a month of delivery and login logs.

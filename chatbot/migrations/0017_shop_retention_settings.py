@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatbot', '0015_customer_identity'),
+        ('chatbot', '0016_shop_erasure_deletes_orders'),
     ]
 
     operations = [

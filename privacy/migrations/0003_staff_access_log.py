@@ -7,10 +7,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    initial = True
-
     dependencies = [
-        ("chatbot", "0016_shop_retention_settings"),
+        ("chatbot", "0017_shop_retention_settings"),
+        ("privacy", "0002_data_protection_officer_group"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
