@@ -162,8 +162,10 @@ class StaffAccess(models.Model):
     conversation_public_id = models.CharField(
         "conversation id",
         max_length=32,
+        blank=True,
         db_index=True,
-        help_text="The conversation's id, kept after the conversation is gone.",
+        help_text="The conversation's id, kept after the conversation is purged; "
+        "cleared when its customer's data is erased on request.",
     )
     place = models.CharField(
         max_length=10,

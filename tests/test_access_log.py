@@ -282,3 +282,36 @@ def test_it_keeps_the_log_from_staff_without_the_permission(client, bob, alice):
     client.force_login(bob)
     url = reverse("admin:privacy_staffaccess_changelist")
     assert client.get(url, secure=True).status_code == 403
+
+
+# --- access and erasure requests ----------------------------------------------------
+
+
+def test_an_erasure_keeps_the_lines_but_not_whose_and_the_export_lists_them(
+    bob, alice, charlie
+):
+    from privacy.erasure import subject_erase
+    from privacy.export import subject_export
+    from privacy.models import DataSubjectRequest
+
+    alices, charlies = chat(alice), chat(charlie)
+    [line] = StaffAccess.record(place="admin", conversations=[alices], user=bob)
+    [other] = StaffAccess.record(place="admin", conversations=[charlies], user=bob)
+    via = DataSubjectRequest.Via.ADMIN
+
+    export = subject_export(customer_id=alice.pk, by=bob, by_name="bob", via=via)
+    [exported] = export.data["rows"]["privacy.StaffAccess"]
+    assert exported["pk"] == line.pk
+    # When and where it was read; not by whom (the staff's data is theirs).
+    assert exported["fields"]["conversation_public_id"] == alices.public_id
+    assert exported["fields"]["place"] == "admin"
+    assert "bob" not in str(exported)
+
+    record = subject_erase(customer_id=alice.pk, by=bob, by_name="bob", via=via)
+    assert record.anonymised["privacy.StaffAccess"] == 1
+    line.refresh_from_db()
+    assert (line.conversation_id, line.conversation_public_id) == (None, "")
+    assert (line.username, line.place) == ("bob", "admin")
+    other.refresh_from_db()
+    assert other.conversation_public_id == charlies.public_id
+    assert other.conversation == charlies

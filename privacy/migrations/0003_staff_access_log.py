@@ -37,8 +37,11 @@ class Migration(migrations.Migration):
                 (
                     "conversation_public_id",
                     models.CharField(
+                        blank=True,
                         db_index=True,
-                        help_text="The conversation's id, kept after the conversation is gone.",
+                        help_text="The conversation's id, kept after the conversation "
+                        "is purged; cleared when its customer's data is erased on "
+                        "request.",
                         max_length=32,
                         verbose_name="conversation id",
                     ),
