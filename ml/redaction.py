@@ -1,15 +1,44 @@
 """PLACEHOLDER, to be replaced at merge by the redaction module of issue #17 item 1
-(branch ``redact``): only what the retention purge's tests need, behind the same
-interface. Masks Luhn-valid card numbers always, emails and phone numbers when
-``contacts``; strings matching ``order_number`` are never masked."""
+(branch ``redact``), whose interface it copies: ``redact(text, *, kinds,
+order_numbers) -> Redaction``. Only what the retention purge's tests need: card
+numbers (Luhn-checked), emails and phone numbers; text matching an order number is
+never masked as a phone."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 
-CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"(?<![\w+])\+?\d[\d ()/-]{6,}\d(?!\w)")
+MASK = "••••"
+
+
+class Kind(StrEnum):
+    CARD = "card"
+    IBAN = "iban"
+    ID = "id"
+    EMAIL = "email"
+    PHONE = "phone"
+    ADDRESS = "address"
+
+
+ALWAYS: frozenset[Kind] = frozenset({Kind.CARD, Kind.IBAN, Kind.ID})
+CONTACTS: frozenset[Kind] = frozenset({Kind.EMAIL, Kind.PHONE, Kind.ADDRESS})
+
+OrderNumbers = re.Pattern[str] | str | Iterable[re.Pattern[str] | str] | None
+
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w+])\+?\d[\d ()/-]{6,}\d(?!\w)")
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """The text as a boundary keeps it, and the kinds that were masked in it."""
+
+    text: str
+    kinds: frozenset[Kind]
 
 
 def luhn_valid(digits: str) -> bool:
@@ -23,24 +52,38 @@ def luhn_valid(digits: str) -> bool:
 
 
 def redact(
-    text: str, *, order_number: re.Pattern[str] | None = None, contacts: bool
-) -> str:
-    """``text`` with card numbers (and, with ``contacts``, emails and phones)
-    masked, keeping their shape: ``[card ••••4242]``."""
+    text: str, *, kinds: Iterable[Kind] = ALWAYS, order_numbers: OrderNumbers = None
+) -> Redaction:
+    """Mask every ``kinds`` in ``text``, keeping the shape (``[card ••••4242]``)."""
+    wanted = frozenset(kinds)
+    found: set[Kind] = set()
+    if isinstance(order_numbers, str | re.Pattern):
+        order_numbers = [order_numbers]
+    protected = [
+        re.compile(p) if isinstance(p, str) else p for p in order_numbers or []
+    ]
 
     def card(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group())
         if not luhn_valid(digits):
             return match.group()
-        return f"[card ••••{digits[-4:]}]"
+        found.add(Kind.CARD)
+        return f"[card {MASK}{digits[-4:]}]"
+
+    def email(match: re.Match[str]) -> str:
+        found.add(Kind.EMAIL)
+        return f"[email {MASK}]"
 
     def phone(match: re.Match[str]) -> str:
-        if order_number is not None and order_number.fullmatch(match.group()):
+        if any(p.fullmatch(match.group()) for p in protected):
             return match.group()
-        return "[phone]"
+        found.add(Kind.PHONE)
+        return f"[phone {MASK}{match.group()[-2:]}]"
 
-    text = CARD.sub(card, text)
-    if contacts:
-        text = EMAIL.sub("[email]", text)
-        text = PHONE.sub(phone, text)
-    return text
+    if Kind.CARD in wanted:
+        text = _CARD.sub(card, text)
+    if Kind.EMAIL in wanted:
+        text = _EMAIL.sub(email, text)
+    if Kind.PHONE in wanted:
+        text = _PHONE.sub(phone, text)
+    return Redaction(text, frozenset(found))

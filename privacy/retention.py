@@ -22,7 +22,6 @@ and without the message or conversation id that led back to the customer.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +40,7 @@ from chatbot.models import (
 )
 from classifier.models import TrainingExample
 from ml.models import GoldenSet, ModelVersion
-from ml.redaction import redact
+from ml.redaction import ALWAYS, CONTACTS, redact
 from privacy.models import StaffAccess
 from recommender.models import Interaction
 
@@ -153,7 +152,7 @@ class Purge:
         self.dry_run = dry_run
         self.progress = progress
         self.counts = dict.fromkeys(KINDS, 0)
-        self.order_number = re.compile(shop.order_number_pattern)
+        self.order_number = shop.snapshot().order_number_re
         # (text, intent) of the examples redacted in this run: a dry run writes
         # none, yet two of them may come out the same.
         self.redacted: set[tuple[str, int | None]] = set()
@@ -216,6 +215,12 @@ class Purge:
             with transaction.atomic():
                 self.unlink_examples(orphans.filter(pk__in=pks))
 
+    def redacted_text(self, text: str) -> str:
+        """An example's text once its customer is forgotten: contacts are masked
+        too, whatever the shop chose for live training data."""
+        kinds = ALWAYS | CONTACTS
+        return redact(text, kinds=kinds, order_numbers=self.order_number).text
+
     def unlink_examples(self, examples: QuerySet[TrainingExample]) -> None:
         """Redact these training examples and cut their link to the chat; call in
         the transaction that deletes what they came from."""
@@ -223,7 +228,7 @@ class Purge:
             examples = examples.select_for_update()
         golden_redacted = 0
         for example in examples.order_by("pk"):
-            text = redact(example.text, order_number=self.order_number, contacts=True)
+            text = self.redacted_text(example.text)
             same_label = (
                 Q(intent__isnull=True)  # out of scope
                 if example.intent_id is None
