@@ -8,7 +8,7 @@ queues its embedding after the commit, exactly as ``import_products`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -20,7 +20,6 @@ from chatbot.models import (
     Conversation,
     Customer,
     Order,
-    OrderItem,
     ShopSettings,
 )
 from classifier.models import Intent, TrainingExample
@@ -84,22 +83,10 @@ def orders_upsert(*, orders: list[dict[str, Any]]) -> Changes:
     with transaction.atomic():
         saved = _upsert(Order, key="number", rows=orders, changes=changes)
         for number, order in saved.items():
-            wanted = [_item_key(item) for item in items[number]]
-            current = [_item_key(item) for item in order.items.order_by("pk").values()]
-            if wanted == current:
-                continue
-            order.items.all().delete()
-            OrderItem.objects.bulk_create(
-                OrderItem(order=order, **item) for item in items[number]
-            )
-            if number in changes.unchanged:
+            if order.replace_items(items[number]) and number in changes.unchanged:
                 changes.unchanged.remove(number)
                 changes.updated.append(number)
     return changes
-
-
-def _item_key(item: Mapping[str, object]) -> tuple[object, ...]:
-    return (item["sku"], item["name"], item["quantity"], item["price"])
 
 
 def articles_upsert(*, articles: list[dict[str, Any]]) -> Changes:

@@ -117,7 +117,8 @@ def csv_rows(
             continue
         if len(cells) > len(header):
             raise ImportFailed(
-                path, [RowError(start, f"{len(cells)} cells under {len(header)} columns")]
+                path,
+                [RowError(start, f"{len(cells)} cells under {len(header)} columns")],
             )
         rows.append((start, dict(zip(header, cells, strict=False))))
     return rows
@@ -128,7 +129,9 @@ def cell(row: dict[str, Any], column: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def text(row: dict[str, Any], column: str, *, max_length: int, required: bool = False) -> str:
+def text(
+    row: dict[str, Any], column: str, *, max_length: int, required: bool = False
+) -> str:
     value = cell(row, column)
     if required and not value:
         raise BadCell(column, "missing")
@@ -151,7 +154,9 @@ def price(row: dict[str, Any], column: str) -> Decimal | None:
     return value.quantize(Decimal("0.01"))
 
 
-def count(row: dict[str, Any], column: str, *, negative_as_zero: bool = False) -> int | None:
+def count(
+    row: dict[str, Any], column: str, *, negative_as_zero: bool = False
+) -> int | None:
     """A whole number of items, None when empty. Shops may export a negative stock
     (sold beyond it): ``negative_as_zero`` reads that as none left."""
     raw = cell(row, column)
@@ -177,7 +182,21 @@ def split_list(value: str, *, separator: str = ",") -> list[str]:
 
 class _TextOnly(HTMLParser):
     # Block elements end a line of text; what scripts and styles hold is not text.
-    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
+    BLOCKS = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    }
     HIDDEN = {"script", "style", "template", "noscript"}
 
     def __init__(self) -> None:

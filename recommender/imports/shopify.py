@@ -34,7 +34,11 @@ REQUIRED = ("Handle", "Title", "Variant Price")
 OPTIONS = (1, 2, 3)
 # A product without options has one variant, "Title: Default Title".
 NO_OPTION = ("title", "default title")
-VARIANT_COLUMNS = ("Variant SKU", "Variant Price", *(f"Option{n} Value" for n in OPTIONS))
+VARIANT_COLUMNS = (
+    "Variant SKU",
+    "Variant Price",
+    *(f"Option{n} Value" for n in OPTIONS),
+)
 PUBLISHED = {"true": True, "false": False, "": True}
 STATUSES = {"active": True, "draft": False, "archived": False, "unlisted": True}
 
@@ -111,7 +115,9 @@ def _product(handle: str, rows: list[tuple[int, dict[str, str]]]) -> dict[str, A
         except BadCell as error:
             raise BadRow(line, error) from None
     if not prices:
-        raise BadRow(first_line, BadCell("Variant Price", "missing: no variant has a price"))
+        raise BadRow(
+            first_line, BadCell("Variant Price", "missing: no variant has a price")
+        )
     raw: dict[str, Any] = dict(options)
     if "material" in raw:
         raw["material"] = ", ".join(dict.fromkeys(raw["material"]))

@@ -49,7 +49,7 @@ class _Product:
 
 
 def _kind(row: dict[str, str]) -> str:
-    """"variation", "grouped" or "product" (a row may say "simple, virtual")."""
+    """ "variation", "grouped" or "product" (a row may say "simple, virtual")."""
     types = {t.lower() for t in split_list(cell(row, "Type"))}
     if "variation" in types:
         return "variation"
@@ -86,7 +86,10 @@ def _options(row: dict[str, str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     n = 1
     while f"Attribute {n} name" in row:
-        name, values = cell(row, f"Attribute {n} name"), cell(row, f"Attribute {n} value(s)")
+        name, values = (
+            cell(row, f"Attribute {n} name"),
+            cell(row, f"Attribute {n} value(s)"),
+        )
         if values and not name:
             raise BadCell(f"Attribute {n} name", f"missing for values {values!r}")
         if name and values:
