@@ -137,9 +137,8 @@ def _read(
     """Group the rows by ``number``; ``order`` reads the order's fields from its
     first row, ``item`` a line item from every row (None: the row has none)."""
     parsed: Parsed[dict[str, Any]] = Parsed()
-    for key, rows in _grouped(
-        csv_rows(path, required=required), number, parsed
-    ).items():
+    rows_read = csv_rows(path, required=required, errors=parsed.errors)
+    for key, rows in _grouped(rows_read, number, parsed).items():
         first_line, first = rows[0]
         try:
             try:

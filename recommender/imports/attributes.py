@@ -109,3 +109,17 @@ def attributes_of(row: dict[str, Any]) -> dict[str, Any]:
         elif value is not None and not isinstance(value, str | int | float | bool):
             raise BadAttribute(key, f"{value!r} is not a value")
     return {k: v for k, v in attributes.items() if v not in (None, "", [])}
+
+
+def variant_attributes(
+    options: dict[str, list[str]], *, tags: list[str]
+) -> dict[str, Any]:
+    """Product.attributes of a product with variants: each option's values across
+    its variants ({"colours": ["Blue", "White", "Blue"]} → ["blue", "white"]), the
+    materials as one text, and the shop's tags."""
+    raw: dict[str, Any] = {key: list(dict.fromkeys(v)) for key, v in options.items()}
+    if "material" in raw:
+        raw["material"] = ", ".join(raw["material"])
+    if tags:
+        raw["tags"] = tags
+    return attributes_of({"attributes": raw})

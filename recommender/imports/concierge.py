@@ -73,7 +73,9 @@ def read_products(path: Path) -> Parsed[dict[str, Any]]:
     """The products of a Concierge CSV or JSONL file (by extension)."""
     parsed: Parsed[dict[str, Any]] = Parsed()
     if path.suffix.lower() == ".csv":
-        rows: list[tuple[int, dict[str, Any]]] = list(csv_rows(path, required=REQUIRED))
+        rows: list[tuple[int, dict[str, Any]]] = list(
+            csv_rows(path, required=REQUIRED, errors=parsed.errors)
+        )
     else:
         rows = _jsonl_rows(path, parsed)
     for number, row in rows:

@@ -92,9 +92,10 @@ def read_text(path: Path) -> str:
 
 
 def csv_rows(
-    path: Path, *, required: Iterable[str]
+    path: Path, *, required: Iterable[str], errors: list[RowError]
 ) -> list[tuple[int, dict[str, str]]]:
-    """The rows of a CSV file as (the line the row starts on, {column: text}).
+    """The rows of a CSV file as (the line the row starts on, {column: text}); a
+    row with more cells than the header has columns goes to ``errors`` instead.
 
     A quoted cell may hold line breaks (descriptions do), so the line a row starts
     on is counted here rather than taken from ``DictReader.line_num`` (its end).
@@ -116,10 +117,9 @@ def csv_rows(
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
-            raise ImportFailed(
-                path,
-                [RowError(start, f"{len(cells)} cells under {len(header)} columns")],
-            )
+            problem = f"{len(cells)} cells under {len(header)} columns"
+            errors.append(RowError(start, problem))
+            continue
         rows.append((start, dict(zip(header, cells, strict=False))))
     return rows
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from recommender.imports.attributes import attribute_key, attributes_of
+from recommender.imports.attributes import attribute_key, variant_attributes
 from recommender.imports.rows import (
     BadCell,
     BadRow,
@@ -118,13 +118,8 @@ def _product(handle: str, rows: list[tuple[int, dict[str, str]]]) -> dict[str, A
         raise BadRow(
             first_line, BadCell("Variant Price", "missing: no variant has a price")
         )
-    raw: dict[str, Any] = dict(options)
-    if "material" in raw:
-        raw["material"] = ", ".join(dict.fromkeys(raw["material"]))
-    if tags:
-        raw["tags"] = tags
     try:
-        product["attributes"] = attributes_of({"attributes": raw})
+        product["attributes"] = variant_attributes(options, tags=tags)
     except BadCell as error:
         raise BadRow(first_line, error) from None
     image = images[0] if images else ""
@@ -137,7 +132,7 @@ def read_products(path: Path) -> Parsed[dict[str, Any]]:
     """The products of a Shopify product CSV export."""
     parsed: Parsed[dict[str, Any]] = Parsed()
     handles: dict[str, list[tuple[int, dict[str, str]]]] = {}
-    for line, row in csv_rows(path, required=REQUIRED):
+    for line, row in csv_rows(path, required=REQUIRED, errors=parsed.errors):
         handle = cell(row, "Handle")
         if not handle:
             parsed.errors.append(RowError(line, "missing", "Handle"))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from recommender.imports.attributes import attribute_key, attributes_of
+from recommender.imports.attributes import attribute_key, variant_attributes
 from recommender.imports.rows import (
     BadCell,
     BadRow,
@@ -151,13 +151,9 @@ def _product(item: _Product) -> dict[str, Any]:
                 item.line, BadCell("Regular price", "missing: the product has no price")
             )
         prices, stock = [own_price], own_stock
-    raw: dict[str, Any] = dict(options)
-    if "material" in raw:
-        raw["material"] = ", ".join(dict.fromkeys(raw["material"]))
-    if tags := split_list(cell(row, "Tags")):
-        raw["tags"] = tags
     try:
-        product["attributes"] = attributes_of({"attributes": raw})
+        tags = split_list(cell(row, "Tags"))
+        product["attributes"] = variant_attributes(options, tags=tags)
     except BadCell as error:
         raise BadRow(item.line, error) from None
     return {**product, "price": min(prices), "stock": stock}
@@ -170,7 +166,7 @@ def read_products(path: Path) -> Parsed[dict[str, Any]]:
     # A variation names its parent as "id:<ID>" or by the parent's SKU.
     parents: dict[str, _Product] = {}
     variations: list[tuple[int, dict[str, str]]] = []
-    for line, row in csv_rows(path, required=REQUIRED):
+    for line, row in csv_rows(path, required=REQUIRED, errors=parsed.errors):
         try:
             kind = _kind(row)
         except BadCell as error:
