@@ -19,6 +19,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from chatbot.models import Order, ShopSettings
+from recommender.imports.attributes import attribute_key
 from recommender.imports.rows import html_text
 from recommender.models import Product
 
@@ -389,3 +390,42 @@ def test_skip_bad_imports_the_good_orders_and_reports_the_bad(db, tmp_path, caps
     assert set(Order.objects.values_list("number", flat=True)) == {"#1002", "#1003"}
     err = capsys.readouterr().err
     assert ":3: column 'Lineitem quantity': 'two' is not a count" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "key"),
+    [
+        ("Color", "colours"),
+        ("Colour", "colours"),
+        ("pa_color", "colours"),
+        ("Frame colour", "colours"),
+        ("Size", "sizes"),
+        ("Shoe size", "sizes"),
+        ("Material", "material"),
+        ("Heel height", "heel_height"),
+    ],
+)
+def test_it_reads_a_shops_option_names_as_the_attributes_the_chat_filters_by(
+    option, key
+):
+    assert attribute_key(option) == key
+
+
+def test_a_shopify_export_without_stock_counts_shows_the_products_as_available(
+    db, tmp_path
+):
+    # A shop with several locations exports no Variant Inventory Qty column.
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "Handle,Title,Type,Option1 Name,Option1 Value,Variant SKU,"
+        "Variant Inventory Tracker,Variant Price\n"
+        "trail-sock,Trail Sock,Socks,Shoe size,40-42,TS-1,shopify,9.00\n"
+        "trail-sock,,,,43-45,TS-2,shopify,9.50\n"
+    )
+    call_command("import_products", str(path), format="shopify", verbosity=0)
+    sock = Product.objects.get(sku="trail-sock")
+    assert (sock.stock, sock.price, sock.sizes) == (
+        2,
+        Decimal("9.00"),
+        ["40-42", "43-45"],
+    )

@@ -26,13 +26,21 @@ class BadAttribute(BadCell):
 
 
 def attribute_key(name: str) -> str:
-    """The attributes key a shop's option name fills: "Color" → "colours",
-    "Size" → "sizes", "Heel height" → "heel_height"."""
+    """The attributes key a shop's option name fills: "Color" → "colours", "Shoe
+    size" → "sizes", "Heel height" → "heel_height".
+
+    Colours and sizes are what the chat filters by, so an option that is one by
+    another name ("Frame colour", "EU size") is read as one.
+    """
     key = "_".join(name.strip().lower().split())
     key = key.removeprefix("pa_")  # WooCommerce's global attributes: pa_color
     for target, names in ATTRIBUTE_COLUMNS.items():
         if key in names:
             return target
+    if key.endswith("size") or key.endswith("sizes"):
+        return "sizes"
+    if "colour" in key or "color" in key:
+        return "colours"
     return key
 
 

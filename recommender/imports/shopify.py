@@ -103,8 +103,12 @@ def _product(handle: str, rows: list[tuple[int, dict[str, str]]]) -> dict[str, A
             prices.append(variant_price)
             quantity = count(row, "Variant Inventory Qty", negative_as_zero=True)
             if quantity is None:
-                # Not counted by Shopify (no inventory tracker): always for sale.
-                quantity = 0 if cell(row, "Variant Inventory Tracker") else 1
+                # Not counted by Shopify (no inventory tracker), or counted per
+                # location (a shop with several has no Variant Inventory Qty
+                # column): for sale, as far as this file tells.
+                tracked = cell(row, "Variant Inventory Tracker")
+                counted = "Variant Inventory Qty" in row
+                quantity = 0 if tracked and counted else 1
             stock += quantity
             for n in OPTIONS:
                 option, value = option_names[n], cell(row, f"Option{n} Value")
