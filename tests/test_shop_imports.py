@@ -371,6 +371,23 @@ def test_a_second_order_import_updates_by_number_and_replaces_the_items(db, tmp_
             "lost",
             "woocommerce_orders.csv:4: column 'status': 'lost' is not one of",
         ),
+        (
+            "concierge",
+            "concierge_orders.csv",
+            4,
+            "status",
+            "lost",
+            "concierge_orders.csv:4: column 'status': 'lost' is not one of cancelled, "
+            "delivered, placed, processing, returned, shipped",
+        ),
+        (
+            "concierge",
+            "concierge_orders.csv",
+            2,
+            "eta",
+            "soon",
+            "concierge_orders.csv:2: column 'eta': 'soon' is not a date (2026-12-24)",
+        ),
     ],
 )
 def test_a_bad_order_row_is_named_by_line_and_column_and_nothing_is_imported(
@@ -429,3 +446,20 @@ def test_a_shopify_export_without_stock_counts_shows_the_products_as_available(
         Decimal("9.00"),
         ["40-42", "43-45"],
     )
+
+
+def test_skip_bad_does_not_skip_a_file_without_the_formats_columns(db, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("Name,Email\n#1001,alice@example.com\n")
+    with pytest.raises(CommandError, match=r"orders\.csv:1: the header lacks"):
+        call_command("import_orders", str(path), format="shopify", skip_bad=True)
+    assert not Order.objects.exists()
+
+
+def test_a_row_with_more_cells_than_columns_is_a_bad_row(db, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("sku,name,category,price\nA,B,C,1\nD,E,F,2,surplus\n")
+    with pytest.raises(CommandError, match=r"p\.csv:3: 5 cells under 4 columns"):
+        call_command("import_products", str(path))
+    call_command("import_products", str(path), skip_bad=True, verbosity=0)
+    assert list(Product.objects.values_list("sku", flat=True)) == ["A"]
