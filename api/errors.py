@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from ninja import NinjaAPI
 
+    from recommender.imports.rows import ImportFailed
+
 logger = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (
@@ -39,6 +41,10 @@ CODES: dict[str, tuple[int, str]] = {
     "scope.forbidden": (403, "The key lacks the scope this endpoint needs."),
     "rate.limited": (429, "Too many requests with this key; wait `Retry-After`."),
     "validation.failed": (422, "The request's body or parameters are invalid."),
+    "import.bad_rows": (
+        422,
+        "The file has bad rows (each in `details`); nothing was imported.",
+    ),
     "not_found": (404, "No such object, or no such endpoint."),
     "method.not_allowed": (405, "The endpoint exists, but not with this method."),
     "unavailable": (503, "Briefly unavailable (database or Redis); retry later."),
@@ -68,6 +74,18 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         return CODES[self.code][0]
+
+
+def bad_rows(failed: ImportFailed) -> ApiError:
+    """An import refused for its bad rows, each with its line and column."""
+    return ApiError(
+        "import.bad_rows",
+        f"{len(failed.errors)} bad rows; nothing was imported (or send skip_bad).",
+        details=[
+            {"line": e.line, "column": e.column, "problem": e.problem}
+            for e in failed.errors
+        ],
+    )
 
 
 def error_response(error: ApiError) -> HttpResponse:

@@ -8,8 +8,10 @@ queues its embedding after the commit, exactly as ``import_products`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,8 +24,11 @@ from chatbot.models import (
     Order,
     ShopSettings,
 )
+from chatbot.order_imports import orders_import
 from classifier.models import Intent, TrainingExample
+from recommender.imports.rows import ImportReport
 from recommender.models import Interaction, Product
+from recommender.services import products_import
 
 M = TypeVar("M", bound=models.Model)
 
@@ -119,6 +124,44 @@ def intents_upsert(*, intents: list[dict[str, Any]]) -> tuple[Changes, int]:
                 changes.unchanged.remove(name)
                 changes.updated.append(name)
     return changes, added
+
+
+def _from_text(text: str, read: Callable[[Path], ImportReport]) -> ImportReport:
+    # The readers take a file (the commands' way in); a request's text becomes one
+    # for the time of the import.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "import.csv"
+        path.write_text(text, encoding="utf-8")
+        return read(path)
+
+
+def import_result(report: ImportReport) -> dict[str, Any]:
+    skipped = [
+        {"line": e.line, "column": e.column, "problem": e.problem}
+        for e in report.errors
+    ]
+    return {"created": report.created, "updated": report.updated, "skipped": skipped}
+
+
+def products_file_import(
+    *, text: str, file_format: str, skip_bad: bool
+) -> ImportReport:
+    """Import products from a file's text, as import_products does (same readers)."""
+    currency = ShopSettings.load().currency
+    return _from_text(
+        text,
+        lambda path: products_import(
+            path, file_format=file_format, currency=currency, skip_bad=skip_bad
+        ),
+    )
+
+
+def orders_file_import(*, text: str, file_format: str, skip_bad: bool) -> ImportReport:
+    """Import orders from a file's text, as import_orders does (same readers)."""
+    return _from_text(
+        text,
+        lambda path: orders_import(path, file_format=file_format, skip_bad=skip_bad),
+    )
 
 
 def delete_by_key(

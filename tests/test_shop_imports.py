@@ -463,3 +463,58 @@ def test_a_row_with_more_cells_than_columns_is_a_bad_row(db, tmp_path):
         call_command("import_products", str(path))
     call_command("import_products", str(path), skip_bad=True, verbosity=0)
     assert list(Product.objects.values_list("sku", flat=True)) == ["A"]
+
+
+# --- the same files through the API --------------------------------------------------
+
+
+def post(client, path: str, body: dict[str, object], *, scope: str):
+    from tests.factories import api_key
+
+    return client.post(
+        path,
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key(scopes=[scope])}"},
+    )
+
+
+@pytest.fixture
+def plain_http(settings):
+    settings.SECURE_SSL_REDIRECT = False
+
+
+def test_the_api_imports_a_shopify_export_with_the_commands_readers(
+    db, client, plain_http
+):
+    text = (DATA / "shopify_products.csv").read_text()
+    body = {"format": "shopify", "csv": text}
+    response = post(client, "/api/v1/products/import", body, scope="catalog")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"created": 2, "updated": 0, "skipped": []}
+    shirt = Product.objects.get(sku="linen-shirt")
+    assert (shirt.colours, shirt.sizes) == (["blue", "white"], ["S", "M"])
+    response = post(client, "/api/v1/products/import", body, scope="catalog")
+    assert response.json() == {"created": 0, "updated": 2, "skipped": []}
+    assert Product.objects.count() == 2
+
+
+def test_the_api_names_each_bad_row_and_imports_nothing_unless_skip_bad(
+    db, client, plain_http, tmp_path
+):
+    text = edited(tmp_path, "shopify_orders.csv", 3, "Lineitem quantity", "two")
+    body = {"format": "shopify", "csv": text.read_text()}
+    response = post(client, "/api/v1/orders/import", body, scope="orders")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "import.bad_rows"
+    assert error["details"] == [
+        {"line": 3, "column": "Lineitem quantity", "problem": "'two' is not a count"}
+    ]
+    assert not Order.objects.exists()
+    response = post(
+        client, "/api/v1/orders/import", {**body, "skip_bad": True}, scope="orders"
+    )
+    assert response.status_code == 200
+    assert response.json()["created"] == 2
+    assert response.json()["skipped"] == error["details"]

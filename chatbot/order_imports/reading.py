@@ -85,12 +85,12 @@ def line_item(
     row: dict[str, str], *, name: str, sku: str, quantity: str, unit_price: Decimal
 ) -> dict[str, Any]:
     amount = count(row, quantity)
-    if not amount:
-        raise BadCell(quantity, f"{cell(row, quantity)!r} is not a quantity")
+    if amount == 0:
+        raise BadCell(quantity, "0 is not a quantity")
     return {
         "sku": text(row, sku, max_length=64),
         "name": text(row, name, max_length=200, required=True),
-        "quantity": amount,
+        "quantity": 1 if amount is None else amount,  # left empty: one
         "price": unit_price,
     }
 
