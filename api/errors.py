@@ -11,6 +11,8 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 import redis.exceptions
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -41,6 +43,7 @@ CODES: dict[str, tuple[int, str]] = {
     "scope.forbidden": (403, "The key lacks the scope this endpoint needs."),
     "rate.limited": (429, "Too many requests with this key; wait `Retry-After`."),
     "validation.failed": (422, "The request's body or parameters are invalid."),
+    "request.too_large": (413, "The body is larger than the server takes."),
     "import.bad_rows": (
         422,
         "The file has bad rows (each in `details`); nothing was imported.",
@@ -140,6 +143,16 @@ def install(api: NinjaAPI) -> None:
         }.get(exc.status_code, "validation.failed")
         return error_response(ApiError(code, str(exc)))
 
+    def too_large(request: HttpRequest, exc: Any) -> HttpResponse:
+        # Over DATA_UPLOAD_MAX_MEMORY_SIZE: the client's doing, not a bug of ours.
+        return error_response(
+            ApiError(
+                "request.too_large",
+                f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes: send "
+                "fewer rows a request (or import the file with manage.py).",
+            )
+        )
+
     def server_error(request: HttpRequest, exc: Any) -> HttpResponse:
         if isinstance(exc, TRANSIENT_ERRORS):
             logger.warning("API request met %s: %s", type(exc).__name__, exc)
@@ -159,6 +172,7 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(AuthenticationError, authentication_error)
     api.add_exception_handler(ValidationError, validation_error)
     api.add_exception_handler(ApiError, api_error)
+    api.add_exception_handler(RequestDataTooBig, too_large)
 
 
 def json_method_errors(

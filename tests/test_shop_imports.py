@@ -518,3 +518,14 @@ def test_the_api_names_each_bad_row_and_imports_nothing_unless_skip_bad(
     assert response.status_code == 200
     assert response.json()["created"] == 2
     assert response.json()["skipped"] == error["details"]
+
+
+def test_the_api_refuses_a_file_over_the_servers_limit_with_a_code(
+    db, client, plain_http, settings
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = {"format": "shopify", "csv": "Handle,Title\n" + "a,b\n" * 5000}
+    response = post(client, "/api/v1/products/import", body, scope="catalog")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request.too_large"
+    assert not Product.objects.exists()
