@@ -117,10 +117,12 @@ class BadRowOut(Schema):
 
 
 class ImportOut(Schema):
-    """How many rows were created and updated, and the bad rows left out."""
+    """How many rows were created, updated or already as sent, and the bad rows
+    left out."""
 
     created: int
     updated: int
+    unchanged: int
     skipped: list[BadRowOut]
 
 

@@ -140,7 +140,12 @@ def import_result(report: ImportReport) -> dict[str, Any]:
         {"line": e.line, "column": e.column, "problem": e.problem}
         for e in report.errors
     ]
-    return {"created": report.created, "updated": report.updated, "skipped": skipped}
+    return {
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "skipped": skipped,
+    }
 
 
 def products_file_import(

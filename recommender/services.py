@@ -11,7 +11,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from recommender.imports import concierge, shopify, woocommerce
-from recommender.imports.rows import ImportFailed, ImportReport, Parsed
+from recommender.imports.rows import ImportFailed, ImportReport, Parsed, set_fields
 from recommender.models import Interaction, Product
 
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo" / "catalog.jsonl"
@@ -44,7 +44,8 @@ def products_import(
         show_progress: draw a progress bar on stderr.
 
     Returns:
-        How many products were created and updated, and the bad rows left out.
+        How many products were created, updated and already as the file says,
+        and the bad rows left out.
 
     Raises:
         ImportFailed: the file can't be read, or has bad rows and not ``skip_bad``;
@@ -64,17 +65,19 @@ def products_import(
             disable=not show_progress,
         ) as bar,
     ):
-        # update_or_create sends post_save, which queues the embeddings after the
-        # commit (one batch; the task skips products whose text did not change).
-        for product in bar:
-            product = {**product, "currency": product["currency"] or currency}
-            _, created = Product.objects.update_or_create(
-                sku=product.pop("sku"), defaults=product
-            )
-            if created:
-                report.created += 1
-            else:
-                report.updated += 1
+        # Only new and changed rows are saved; a save sends post_save, which queues
+        # the embeddings after the commit (one batch for the whole import).
+        skus = [product["sku"] for product in parsed.records]
+        existing = Product.objects.select_for_update().in_bulk(skus, field_name="sku")
+        for fields in bar:
+            fields = {**fields, "currency": fields["currency"] or currency}
+            product = existing.get(fields["sku"]) or Product(sku=fields["sku"])
+            new = product._state.adding
+            changed = set_fields(product, fields)
+            if new or changed:
+                product.save()
+                existing[product.sku] = product  # the same sku again in the file
+            report.count(new=new, changed=changed)
     return report
 
 

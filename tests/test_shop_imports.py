@@ -223,7 +223,10 @@ def test_skip_bad_imports_the_good_products_and_reports_the_bad(db, tmp_path, ca
     out = capsys.readouterr()
     assert "skipped: " in out.err
     assert ":5: column 'Variant Price': 'abc' is not a price" in out.err
-    assert "Imported 1 products (1 new, 0 updated); 1 bad rows skipped." in out.out
+    assert (
+        "Imported 1 products (1 new, 0 updated, 0 unchanged); 1 bad rows skipped."
+        in out.out
+    )
 
 
 def test_a_second_import_updates_by_sku_instead_of_duplicating(db, tmp_path, capsys):
@@ -239,7 +242,8 @@ def test_a_second_import_updates_by_sku_instead_of_duplicating(db, tmp_path, cap
     call_command("import_products", str(path), format="woocommerce")
     assert dict(Product.objects.values_list("sku", "pk")) == first
     assert Product.objects.get(sku="HOODIE").price == Decimal("45.00")
-    assert "(0 new, 3 updated)" in capsys.readouterr().out
+    # Only the hoodie changed; the others are left as they were.
+    assert "(0 new, 1 updated, 2 unchanged)" in capsys.readouterr().out
 
 
 def test_an_import_draws_a_progress_bar_and_queues_the_embeddings(
@@ -256,6 +260,14 @@ def test_an_import_draws_a_progress_bar_and_queues_the_embeddings(
         )
     assert queued == [list(Product.objects.order_by("pk").values_list("pk", flat=True))]
     assert "Importing products" in capsys.readouterr().err
+    # The same export again changes nothing, so nothing is embedded again.
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "import_products", str(DATA / "shopify_products.csv"), format="shopify"
+        )
+    assert queued == []
+    assert "(0 new, 0 updated, 2 unchanged)" in capsys.readouterr().out
 
 
 # --- orders -------------------------------------------------------------------------
@@ -316,7 +328,9 @@ def test_it_imports_our_own_orders_csv(db):
     assert delivered.delivered_at is not None
 
 
-def test_a_second_order_import_updates_by_number_and_replaces_the_items(db, tmp_path):
+def test_a_second_order_import_updates_by_number_and_replaces_the_items(
+    db, tmp_path, capsys
+):
     call_command("import_orders", str(DATA / "shopify_orders.csv"), format="shopify")
     pk = Order.objects.get(number="#1001").pk
     # The order's tracking number came from elsewhere (the API): Shopify's export
@@ -324,6 +338,7 @@ def test_a_second_order_import_updates_by_number_and_replaces_the_items(db, tmp_
     Order.objects.filter(pk=pk).update(tracking_number="JD0001")
     path = edited(tmp_path, "shopify_orders.csv", 3, "Lineitem quantity", "4")
     call_command("import_orders", str(path), format="shopify")
+    assert "(0 new, 1 updated, 2 unchanged)" in capsys.readouterr().out
     assert Order.objects.count() == 3
     order = Order.objects.get(number="#1001")
     assert order.pk == pk
@@ -491,11 +506,21 @@ def test_the_api_imports_a_shopify_export_with_the_commands_readers(
     body = {"format": "shopify", "csv": text}
     response = post(client, "/api/v1/products/import", body, scope="catalog")
     assert response.status_code == 200, response.content
-    assert response.json() == {"created": 2, "updated": 0, "skipped": []}
+    assert response.json() == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "skipped": [],
+    }
     shirt = Product.objects.get(sku="linen-shirt")
     assert (shirt.colours, shirt.sizes) == (["blue", "white"], ["S", "M"])
     response = post(client, "/api/v1/products/import", body, scope="catalog")
-    assert response.json() == {"created": 0, "updated": 2, "skipped": []}
+    assert response.json() == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "skipped": [],
+    }
     assert Product.objects.count() == 2
 
 

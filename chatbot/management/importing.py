@@ -65,6 +65,6 @@ class ImportCommand(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {report.written} {self.noun} ({report.created} new, "
-                f"{report.updated} updated){skipped}."
+                f"{report.updated} updated, {report.unchanged} unchanged){skipped}."
             )
         )

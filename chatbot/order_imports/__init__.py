@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from chatbot.models import Order, ShopSettings
 from chatbot.order_imports import concierge, shopify, woocommerce
-from recommender.imports.rows import ImportFailed, ImportReport, Parsed
+from recommender.imports.rows import ImportFailed, ImportReport, Parsed, set_fields
 
 ORDER_FORMATS: dict[str, Callable[..., Parsed[dict[str, Any]]]] = {
     "concierge": concierge.read_orders,
@@ -55,15 +55,19 @@ def orders_import(
             disable=not show_progress,
         ) as bar,
     ):
+        numbers = [order["number"] for order in parsed.records]
+        existing = Order.objects.select_for_update().in_bulk(
+            numbers, field_name="number"
+        )
         for fields in bar:
             fields = dict(fields)
             items = fields.pop("items")
-            order, created = Order.objects.update_or_create(
-                number=fields.pop("number"), defaults=fields
-            )
-            order.replace_items(items)
-            if created:
-                report.created += 1
-            else:
-                report.updated += 1
+            order = existing.get(fields["number"]) or Order(number=fields["number"])
+            new = order._state.adding
+            changed = set_fields(order, fields)
+            if new or changed:
+                order.save()
+                existing[order.number] = order
+            changed = order.replace_items(items) or changed
+            report.count(new=new, changed=changed)
     return report

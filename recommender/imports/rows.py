@@ -76,11 +76,34 @@ class ImportReport:
 
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
 
     @property
     def written(self) -> int:
-        return self.created + self.updated
+        return self.created + self.updated + self.unchanged
+
+    def count(self, *, new: bool, changed: bool) -> None:
+        if new:
+            self.created += 1
+        elif changed:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
+
+def set_fields(row: Any, fields: dict[str, Any]) -> bool:
+    """Set ``fields`` on a model instance; whether any of them was different.
+
+    An import saves only the rows that changed: a nightly re-import of the same
+    export then writes nothing, and queues no embedding.
+    """
+    changed = False
+    for name, value in fields.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
 
 
 def read_text(path: Path) -> str:
