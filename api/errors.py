@@ -7,6 +7,7 @@ for programs and never changes meaning; ``message`` is for people and may change
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
@@ -84,10 +85,7 @@ def bad_rows(failed: ImportFailed) -> ApiError:
     return ApiError(
         "import.bad_rows",
         f"{len(failed.errors)} bad rows; nothing was imported (or send skip_bad).",
-        details=[
-            {"line": e.line, "column": e.column, "problem": e.problem}
-            for e in failed.errors
-        ],
+        details=[asdict(error) for error in failed.errors],
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -136,15 +136,11 @@ def _from_text(text: str, read: Callable[[Path], ImportReport]) -> ImportReport:
 
 
 def import_result(report: ImportReport) -> dict[str, Any]:
-    skipped = [
-        {"line": e.line, "column": e.column, "problem": e.problem}
-        for e in report.errors
-    ]
     return {
         "created": report.created,
         "updated": report.updated,
         "unchanged": report.unchanged,
-        "skipped": skipped,
+        "skipped": [asdict(error) for error in report.errors],
     }
 
 
