@@ -554,3 +554,27 @@ def test_the_api_refuses_a_file_over_the_servers_limit_with_a_code(
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request.too_large"
     assert not Product.objects.exists()
+
+
+def test_a_variant_sold_on_backorder_counts_as_for_sale(db, tmp_path):
+    shopify = tmp_path / "shopify.csv"
+    shopify.write_text(
+        "Handle,Title,Type,Variant Inventory Tracker,Variant Inventory Qty,"
+        "Variant Inventory Policy,Variant Price\n"
+        "made-to-order,Made to order,Chairs,shopify,0,continue,300\n"
+        "sold-out,Sold out,Chairs,shopify,0,deny,300\n"
+    )
+    call_command("import_products", str(shopify), format="shopify", verbosity=0)
+    woo = tmp_path / "woo.csv"
+    woo.write_text(
+        "ID,Type,SKU,Name,Stock,Backorders allowed?,Regular price\n"
+        "1,simple,BENCH,Bench,0,notify,120\n"
+        "2,simple,STOOL,Stool,0,0,40\n"
+    )
+    call_command("import_products", str(woo), format="woocommerce", verbosity=0)
+    assert dict(Product.objects.values_list("sku", "stock")) == {
+        "made-to-order": 1,
+        "sold-out": 0,
+        "BENCH": 1,
+        "STOOL": 0,
+    }

@@ -109,6 +109,8 @@ def _product(handle: str, rows: list[tuple[int, dict[str, str]]]) -> dict[str, A
                 tracked = cell(row, "Variant Inventory Tracker")
                 counted = "Variant Inventory Qty" in row
                 quantity = 0 if tracked and counted else 1
+            if not quantity and cell(row, "Variant Inventory Policy") == "continue":
+                quantity = 1  # sold on when out of stock: still for sale
             stock += quantity
             for n in OPTIONS:
                 option, value = option_names[n], cell(row, f"Option{n} Value")

@@ -37,6 +37,8 @@ PRODUCT_TYPES = {"simple", "variable", "external"}
 PUBLISHED = {"1": True, "": True, "0": False, "-1": False}
 # "In stock?" when the shop doesn't count the stock: 1, 0, or "backorder".
 IN_STOCK = {"1": True, "0": False, "": False, "backorder": True, "onbackorder": True}
+# "Backorders allowed?": 0 (no), 1 (yes), "notify" (yes, telling the customer).
+BACKORDERS = {"1", "notify"}
 # WooCommerce puts every product without a category into this one.
 DEFAULT_CATEGORY = "Uncategorized"
 
@@ -73,6 +75,8 @@ def _price(row: dict[str, str]) -> Decimal | None:
 
 def _stock(row: dict[str, str]) -> int:
     quantity = count(row, "Stock", negative_as_zero=True)
+    if quantity == 0 and cell(row, "Backorders allowed?") in BACKORDERS:
+        return 1  # sold on when out of stock: still for sale
     if quantity is not None:
         return quantity
     # Stock not managed: "In stock?" alone says whether it sells; count it as one.
