@@ -578,3 +578,20 @@ def test_a_variant_sold_on_backorder_counts_as_for_sale(db, tmp_path):
         "BENCH": 1,
         "STOOL": 0,
     }
+
+
+def test_an_imported_shopify_product_is_found_by_its_variants_colour_and_size(db):
+    from recommender.embeddings import product_embed
+    from recommender.search import search
+
+    call_command(
+        "import_products", str(DATA / "shopify_products.csv"), format="shopify"
+    )
+    product_embed()
+    products, constraints, unmet = search("a white linen shirt in size M")
+    assert unmet == []
+    assert [p.sku for p in products] == ["linen-shirt"]
+    # No green variant: the shirt is offered only as the nearest alternative.
+    _, constraints, unmet = search("a linen shirt in green")
+    assert constraints.colours == ["green"]
+    assert unmet == ["in green"]
