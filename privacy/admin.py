@@ -24,7 +24,7 @@ from chatbot.admin.conversations import CustomerAdmin
 from chatbot.models import Customer
 from privacy.erasure import erasure_plan, subject_erase
 from privacy.export import Export, subject_export
-from privacy.models import DataSubjectRequest
+from privacy.models import DataSubjectRequest, StaffAccess
 from privacy.subjects import SubjectError, subject_find
 
 PERMISSION = "privacy.erase_export_customer_data"
@@ -303,3 +303,42 @@ class CustomerPrivacyAdmin(CustomerAdmin):
                 via=DataSubjectRequest.Via.ADMIN,
             )
         )
+
+
+@admin.register(StaffAccess)
+class StaffAccessAdmin(admin.ModelAdmin):
+    """Read only: an access log nobody can edit, add to or prune by hand (the
+    nightly purge removes lines older than the shop's retention)."""
+
+    list_display = [
+        "opened_at",
+        "username",
+        "place",
+        "api_key_name",
+        "conversation_public_id",
+        "conversation",
+    ]
+    list_filter = ["place", "user", "opened_at"]
+    list_select_related = ["conversation"]
+    search_fields = ["conversation_public_id", "username", "api_key_name"]
+    search_help_text = "Conversation id, user name or API key name."
+    date_hierarchy = "opened_at"
+    fields = (
+        "opened_at",
+        "username",
+        "user",
+        "place",
+        "api_key_name",
+        "conversation_public_id",
+        "conversation",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -37,6 +37,7 @@ from chatbot.models import (
 )
 from classifier.models import TrainingExample
 from ml.models import GoldenSet, ModelVersion
+from privacy.models import StaffAccess
 from privacy.subjects import Subject, mentions
 from recommender.models import Interaction
 
@@ -224,6 +225,50 @@ class OrderItemCollector(ModelCollector):
         return Action.KEEP
 
 
+class StaffAccessCollector(Collector):
+    """Lines of the staff access log about their conversations.
+
+    The log is the shop's oversight of its staff, so a line stays (who opened a
+    transcript, when, where) but no longer says whose: the conversation's id is
+    cleared. The export tells the person when and where their transcripts were
+    read, not by whom (the staff's names are the staff's data).
+    """
+
+    model = StaffAccess
+    description = "staff access log lines about their conversations (whose cleared)"
+
+    def rows(self, subject: Subject) -> models.QuerySet[Any]:
+        return StaffAccess.objects.filter(
+            Q(conversation_id__in=subject.conversation_ids)
+            | Q(conversation_public_id__in=subject.public_ids)
+        )
+
+    def action(self) -> Action:
+        return Action.ANONYMISE
+
+    def exported(self, subject: Subject) -> list[dict[str, Any]]:
+        return [
+            {
+                "model": self.label,
+                "pk": pk,
+                "fields": {
+                    "conversation_public_id": public_id,
+                    "place": place,
+                    "opened_at": opened_at,
+                },
+            }
+            for pk, public_id, place, opened_at in self.rows(subject)
+            .order_by("pk")
+            .values_list("pk", "conversation_public_id", "place", "opened_at")
+        ]
+
+    def erase(self, subject: Subject, pks: list[Any]) -> dict[str, int]:
+        StaffAccess.objects.filter(pk__in=pks).update(
+            conversation=None, conversation_public_id=""
+        )
+        return {}
+
+
 def _their_returns(s: Subject) -> Q:
     return Q(conversation_id__in=s.conversation_ids) | Q(order_id__in=s.order_ids)
 
@@ -252,6 +297,7 @@ COLLECTORS: list[Collector] = [
     ),
     GoldenCasesCollector(),
     AdminLogCollector(),
+    StaffAccessCollector(),
     ModelCollector(
         OrderActionCode,
         lambda s: Q(order_id__in=s.order_ids),

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chatbot", "0016_shop_erasure_deletes_orders"),
+        ("chatbot", "0017_shop_retention_settings"),
     ]
 
     operations = [
