@@ -10,7 +10,6 @@ their delivery after the commit. The HTTP request runs in a Celery worker on the
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import time
 import urllib.error
@@ -26,6 +25,7 @@ from django.utils import timezone
 from api.models import WebhookDelivery, WebhookSubscription
 from chatbot.events import Event, conversation_event
 from chatbot.models import Conversation, Message
+from chatbot.signatures import body_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +126,6 @@ def deliveries_enqueue(delivery_ids: list[int]) -> None:
                 delivery_id,
                 exc_info=True,
             )
-
-
-def body_bytes(payload: dict[str, Any]) -> bytes:
-    """The exact bytes sent, and signed."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

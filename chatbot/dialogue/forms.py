@@ -60,11 +60,25 @@ class Turn:
 SEPARATORS = "-_/# "
 TYPED_SEPARATORS = r"[\s#._/-]*"
 QUANTIFIERS = "?*+{"
+# A format of digits alone (Magento's 100000123, Shopify's #1001) would take any
+# number for an order's: a price, a year, a phone number, a quantity. Such a number
+# counts only when the customer says it is one ("order 100000123", "#1001", "order
+# no: 1001", "my order number is 1001"), or sends it alone when asked for it. Where
+# several numeric formats match, the first line of the setting wins.
+ORDER_WORDS = (
+    r"(?:\#\s*|(?:order|ord|number|no|nr|ref(?:erence)?)\b\.?"
+    r"(?:\s*(?:number|num|no|nr|id)\b\.?)?[\s#:]*(?:(?:is|was)\b[\s#:]*)?)"
+)
+# Never a number followed by a currency or a unit: "order 1001 dollars" is money.
+NOT_AMOUNT = (
+    r"(?!\s*(?:[$€£¥%]|usd|eur|gbp|dollars?|euros?|pounds?|pcs|pieces|items|x)\b)"
+    r"(?![$€£¥%])"
+)
 
 
 @dataclass(frozen=True)
-class OrderNumbers:
-    """The shop's order-number pattern, read leniently from what customers type.
+class OrderFormat:
+    """One order-number format, read leniently from what customers type.
 
     ``NW-\\d{5}`` is split at its literal separators into ``NW`` and ``\\d{5}``;
     between them any separators (or none) are accepted, letters in any case, with a
@@ -74,10 +88,12 @@ class OrderNumbers:
     pattern: str
     pieces: tuple[str, ...]
     separators: tuple[str, ...]
+    # The literal the shop writes before the number ("#" of "#\\d{4,}"), if any.
+    lead: str = ""
 
     @staticmethod
     @functools.cache
-    def of(pattern: str) -> OrderNumbers:
+    def of(pattern: str) -> OrderFormat:
         pieces, separators, piece, depth, i = [], [], "", 0, 0
         while i < len(pattern):
             char = pattern[i]
@@ -111,45 +127,91 @@ class OrderNumbers:
                 kept += [(split.group(1), separator), (split.group(2), "")]
             elif part:
                 kept.append((part, separator))
-        return OrderNumbers(
+        if not kept:  # a pattern of separators alone: nothing to read
+            kept = [(re.escape(pattern), "")]
+        return OrderFormat(
             pattern,
             tuple(p for p, _ in kept),
             tuple(s for _, s in kept[1:]),
+            lead=kept[0][1].strip(),
         )
 
     @functools.cached_property
-    def lenient(self) -> re.Pattern[str]:
+    def numeric(self) -> bool:
+        """Whether the format has no letters of its own: digits alone."""
+        return not re.search(r"[A-Za-z]", re.sub(r"\\[dDwWsS]", "", self.pattern))
+
+    def expression(self, prefix: str) -> str:
+        """The lenient expression, its groups named ``<prefix>p0``, ``<prefix>p1``…"""
         groups = TYPED_SEPARATORS.join(
-            f"(?P<p{n}>{piece})" for n, piece in enumerate(self.pieces)
+            f"(?P<{prefix}p{n}>{piece})" for n, piece in enumerate(self.pieces)
         )
-        return re.compile(rf"(?<![\w#])#?\s*{groups}(?!\w)", re.IGNORECASE)
+        if self.numeric:
+            return rf"{ORDER_WORDS}{groups}{NOT_AMOUNT}"
+        return rf"\#?\s*{groups}"
 
     @functools.cached_property
     def bare(self) -> re.Pattern[str] | None:
         """When the bot has just asked for it, the variable last piece alone
         ("10234") is the number; only when the pieces before it are plain text."""
-        if len(self.pieces) < 2 or not all(
-            re.fullmatch(r"[A-Za-z0-9]+", p) for p in self.pieces[:-1]
-        ):
+        if len(self.pieces) < 2 and not self.numeric:
+            return None
+        if not all(re.fullmatch(r"[A-Za-z0-9]+", p) for p in self.pieces[:-1]):
             return None
         return re.compile(rf"^\W*#?\s*(?P<last>{self.pieces[-1]})\W*$", re.IGNORECASE)
 
+    def written(self, match: re.Match[str], prefix: str = "") -> str:
+        """A match of the lenient expression the shop's way: "nw 10234" → "NW-10234"."""
+        parts = [match.group(f"{prefix}p{n}").upper() for n in range(len(self.pieces))]
+        return (
+            self.lead
+            + parts[0]
+            + "".join(s + p for s, p in zip(self.separators, parts[1:], strict=True))
+        )
+
+    def written_bare(self, last: str) -> str:
+        prefix = "".join(
+            p.upper() + s for p, s in zip(self.pieces[:-1], self.separators, strict=True)
+        )
+        return self.lead + prefix + last.upper()
+
+
+@dataclass(frozen=True)
+class OrderNumbers:
+    """The shop's order-number formats (``ShopSettings.order_number_pattern``, one
+    regular expression per line), read leniently from what customers type."""
+
+    pattern: str
+    formats: tuple[OrderFormat, ...]
+
+    @staticmethod
+    @functools.cache
+    def of(pattern: str) -> OrderNumbers:
+        lines = tuple(line.strip() for line in pattern.splitlines() if line.strip())
+        return OrderNumbers(pattern, tuple(OrderFormat.of(line) for line in lines))
+
+    @functools.cached_property
+    def lenient(self) -> re.Pattern[str]:
+        """Any of the formats, as typed; ``written`` turns a match into the number."""
+        alternatives = "|".join(
+            f"(?:{form.expression(f'f{i}')})" for i, form in enumerate(self.formats)
+        )
+        return re.compile(rf"(?<![\w#])(?:{alternatives})(?!\w)", re.IGNORECASE)
+
     def written(self, match: re.Match[str]) -> str:
         """A match of ``lenient`` the shop's way: "nw 10234" → "NW-10234"."""
-        parts = [match.group(f"p{n}").upper() for n in range(len(self.pieces))]
-        return parts[0] + "".join(
-            s + p for s, p in zip(self.separators, parts[1:], strict=True)
-        )
+        for i, form in enumerate(self.formats):
+            if match.group(f"f{i}p0") is not None:
+                return form.written(match, prefix=f"f{i}")
+        raise ValueError(f"{match.group(0)!r} matches none of the formats")
 
     def find(self, text: str, *, asked: bool = False) -> str | None:
         if match := self.lenient.search(text):
             return self.written(match)
-        if asked and self.bare and (bare := self.bare.search(text)):
-            prefix = "".join(
-                p.upper() + s
-                for p, s in zip(self.pieces[:-1], self.separators, strict=True)
-            )
-            return prefix + bare.group("last").upper()
+        if asked:
+            for form in self.formats:
+                if form.bare and (bare := form.bare.search(text)):
+                    return form.written_bare(bare.group("last"))
         return None
 
 

@@ -15,9 +15,10 @@ from chatbot.models.orders import (
     Order,
     OrderActionCode,
     OrderItem,
+    OrderLookup,
     ReturnRequest,
 )
-from chatbot.models.shop import ShopSettings, current_shop
+from chatbot.models.shop import OrderSource, ShopSettings, current_shop
 
 __all__ = [
     "TOKEN_SALT",
@@ -32,6 +33,8 @@ __all__ = [
     "Order",
     "OrderActionCode",
     "OrderItem",
+    "OrderLookup",
+    "OrderSource",
     "PendingReply",
     "ResponseTemplate",
     "ReturnRequest",
