@@ -12,7 +12,7 @@ from django.db import models
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from chatbot.events import Event
-from chatbot.signatures import signature
+from chatbot.outbound import signature
 
 KEY_PREFIX = "ck_"
 PREFIX_LENGTH = 8  # hex characters: what the admin lists to tell keys apart
@@ -338,4 +338,3 @@ class WebhookDelivery(models.Model):
                 secret=self.subscription.secret, timestamp=timestamp, body=body
             ),
         }
-

@@ -25,7 +25,7 @@ from django.utils import timezone
 from api.models import WebhookDelivery, WebhookSubscription
 from chatbot.events import Event, conversation_event
 from chatbot.models import Conversation, Message
-from chatbot.signatures import body_bytes
+from chatbot.outbound import body_bytes, opener
 
 logger = logging.getLogger(__name__)
 
@@ -128,16 +128,6 @@ def deliveries_enqueue(delivery_ids: list[int]) -> None:
             )
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect is an answer to log, not to follow: following it would POST the
-    # event (again) to an address the subscription never named.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     """POST a due delivery once and log the outcome; ``None`` if it was not due
     (delivered, given up, or another worker has the attempt)."""
@@ -162,7 +152,7 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     code: int | None = None
     answer, error = "", ""
     try:
-        with _opener.open(request, timeout=timeout) as reply:
+        with opener.open(request, timeout=timeout) as reply:
             code = reply.status
             answer = _excerpt(reply.read(RESPONSE_EXCERPT * 4))
     except urllib.error.HTTPError as failure:

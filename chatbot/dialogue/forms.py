@@ -21,7 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chatbot.dialogue import shipping
-from chatbot.dialogue.decision import CodeRequest, Deciding, LookupKeys, OrderAction
+from chatbot.dialogue.decision import (
+    CodeRequest,
+    Deciding,
+    LookupKeys,
+    OrderAction,
+    OrderLookupUnavailable,
+)
 from chatbot.dialogue.shop import Shop
 from chatbot.models import Order
 
@@ -171,7 +177,8 @@ class OrderFormat:
 
     def written_bare(self, last: str) -> str:
         prefix = "".join(
-            p.upper() + s for p, s in zip(self.pieces[:-1], self.separators, strict=True)
+            p.upper() + s
+            for p, s in zip(self.pieces[:-1], self.separators, strict=True)
         )
         return self.lead + prefix + last.upper()
 
@@ -274,7 +281,9 @@ def finish_cancel(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
         form,
         ctx,
         question=(f"Cancel order {order.number}?", "Yes, cancel it", "No, keep it"),
-        done="cancel_done",
+        # Where the shop makes the change, it is only asked: never "cancelled"
+        # before it says so.
+        done="cancel_sent" if waits_for_shop(ctx) else "cancel_done",
     )
 
 
@@ -293,8 +302,12 @@ def finish_return(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
         form,
         ctx,
         question=(f"Start a return for order {order.number}?", "Yes, start it", "No"),
-        done="return_started",
+        done="return_sent" if waits_for_shop(ctx) else "return_started",
     )
+
+
+def waits_for_shop(ctx: Deciding) -> bool:
+    return ctx.lookups.shop().order_changes_wait_for_shop
 
 
 def confirmed(
@@ -347,7 +360,7 @@ def send_code(
 def lookup_keys(slots: dict[str, Any], ctx: Deciding) -> LookupKeys:
     return LookupKeys(
         client=ctx.incoming.client_address,
-        email=slots["email"],
+        email=slots.get("email", ""),
         number=slots["order_number"],
     )
 
@@ -455,25 +468,39 @@ def fill(
 
 def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
     slots = form["slots"]
-    for slot, key in (
-        ("order_number", "ask_order_number"),
-        ("email", "ask_order_email"),
-    ):
-        if slot not in slots:
-            form["asking"] = slot
-            return prefixed(notes, Turn(ctx.say(key)))
-    found = [slots["order_number"], slots["email"]]
+    if "order_number" not in slots:
+        form["asking"] = "order_number"
+        return prefixed(notes, Turn(ctx.say("ask_order_number")))
+    # A shopper the shop vouches for is looked up by their id first; the email is
+    # asked only if that finds nothing (an order placed as a guest, say).
+    shopper = ctx.incoming.shopper_id if not form.get("shopper_missed") else ""
+    if not slots.get("email") and not shopper:
+        form["asking"] = "email"
+        return prefixed(notes, Turn(ctx.say("ask_order_email")))
+    email = slots.get("email", "")
+    found = [slots["order_number"], email]
     if form.get("found") != found:
         # Refused before looking, and the same whether the order exists or not.
         wait = ctx.lookups.lookup_wait(
-            client=ctx.incoming.client_address, email=found[1], number=found[0]
+            client=ctx.incoming.client_address, email=email, number=found[0]
         )
         if wait > 0:
             minutes = max(1, math.ceil(wait / 60))
             return prefixed(
                 notes, Turn(ctx.say("lookup_throttled", minutes=minutes), done=True)
             )
-    order = ctx.lookups.find_order(number=slots["order_number"], email=slots["email"])
+    try:
+        order = ctx.lookups.find_order(
+            number=slots["order_number"], email=email, shopper_id=shopper
+        )
+    except OrderLookupUnavailable:
+        # The shop's fault, not the customer's: no failed turn, nothing counted,
+        # and never "not found" (the order may well exist).
+        return prefixed(notes, unavailable(slots["order_number"], ctx))
+    if order is None and shopper and not email:
+        form["shopper_missed"] = True
+        form["asking"] = "email"
+        return prefixed(notes, Turn(ctx.say("ask_order_email")))
     if order is None:
         # One answer for "no such order" and "wrong email": an order number alone
         # must never confirm that an order exists.
@@ -492,10 +519,23 @@ def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
     # Found: later turns of this form (the confirmation, the code) read the order
     # again without waiting, so a guesser elsewhere can't hold up its owner.
     form["found"] = found
-    # Verified by number and email: an order number sent on its own later in the
-    # conversation needs no email again.
-    ctx.state["last_order"] = {"number": order.number, "email": slots["email"]}
+    # Verified by number and email (or by the shop's word for the shopper): an
+    # order number sent on its own later in the conversation needs no email again.
+    ctx.state["last_order"] = {"number": order.number, "email": email}
     return prefixed(notes, FINISH[form["name"]](order, form, ctx))
+
+
+def unavailable(number: str, ctx: Deciding) -> Turn:
+    """The shop's order system is not answering: say so, offer a person."""
+    return Turn(
+        ctx.say("order_lookup_unavailable", number=number),
+        payload={"quick_replies": [talk_to_person_button()]},
+        done=True,
+    )
+
+
+def talk_to_person_button() -> dict[str, Any]:
+    return {"title": "Talk to a person", "payload": {"action": "handoff"}}
 
 
 def prefixed(notes: list[str], turn: Turn) -> Turn:

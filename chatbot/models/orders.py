@@ -12,6 +12,20 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from chatbot.models.conversations import Conversation
 
 
+class OrderQuerySet(models.QuerySet["Order"]):
+    def owned(self, *, number: str, email: str, shopper_id: str) -> Order | None:
+        """The order with ``number`` whose email is ``email`` or whose shopper is
+        ``shopper_id``; ``None`` if none is (an empty key matches nothing)."""
+        whose = models.Q()
+        if email:
+            whose |= models.Q(email__iexact=email)
+        if shopper_id:
+            whose |= models.Q(shopper_id=shopper_id)
+        if not whose:
+            return None
+        return self.filter(whose, number__iexact=number).first()
+
+
 class Order(models.Model):
     class Status(models.TextChoices):
         PLACED = "placed", "Placed"
@@ -56,6 +70,8 @@ class Order(models.Model):
         "for orders pushed through the API. The shop's answer is the truth: the "
         "copy is overwritten at every lookup.",
     )
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-placed_at"]
@@ -220,9 +236,6 @@ class OrderLookup(models.Model):
         max_length=10, help_text="Where it was looked up (the shop's order source)."
     )
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
-    cached = models.BooleanField(
-        default=False, help_text="Answered from the brief cache, without a call."
-    )
     duration_ms = models.PositiveIntegerField(
         help_text="How long the lookup took, in milliseconds."
     )

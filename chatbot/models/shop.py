@@ -148,22 +148,23 @@ class ShopSettings(models.Model):
     def __str__(self) -> str:
         return f"Settings of {self.name}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1  # one row per installation
+        self.currency = self.currency.upper()
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if self.order_source == OrderSource.HTTP and not self.order_endpoint_url:
             raise ValidationError(
                 {"order_endpoint_url": "The shop's order endpoint needs its URL."}
             )
-        if self.order_source == OrderSource.HTTP and len(
-            self.order_endpoint_secret
-        ) < 16:
+        if (
+            self.order_source == OrderSource.HTTP
+            and len(self.order_endpoint_secret) < 16
+        ):
             raise ValidationError(
                 {"order_endpoint_secret": "Use a secret of at least 16 characters."}
             )
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.pk = 1  # one row per installation
-        self.currency = self.currency.upper()
-        super().save(*args, **kwargs)
 
     @classmethod
     def load(cls) -> ShopSettings:
