@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from api.models import WebhookDelivery, WebhookSubscription
 from chatbot.events import Event, conversation_event
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, Message, Order
 from chatbot.outbound import body_bytes, opener
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,16 @@ def event_payload(
         body["agent"] = _agent(conversation)
     if event == Event.CSAT_RECEIVED:
         body["csat"] = {"score": data["score"], "comment": data["comment"]}
+    if event in (Event.ORDER_CANCEL_REQUESTED, Event.ORDER_RETURN_REQUESTED):
+        # The shop acts on it (cancels, or sends a return label), then pushes the
+        # order's new status through the API; the same request_id may arrive twice.
+        order: Order = data["order"]
+        body["order"] = {
+            "number": order.number,
+            "shopper_id": order.shopper_id or None,
+            "request_id": data["request_id"],
+            "action": "cancel" if event == Event.ORDER_CANCEL_REQUESTED else "return",
+        }
     if event == Event.MESSAGE_STORED:
         message: Message = data["message"]
         body["message"] = {

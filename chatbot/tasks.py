@@ -93,17 +93,21 @@ def send_order_change(
 ) -> str | None:
     """Send a confirmed cancellation or return to the shop's order endpoint (on
     the ``webhooks`` queue: a slow shop never holds up a chat reply)."""
-    ids = {
-        "order_id": order_id,
-        "kind": kind,
-        "conversation_id": conversation_id,
-        "request_id": request_id,
-    }
     try:
-        return services.order_change_send(**ids)
+        return services.order_change_send(
+            order_id=order_id,
+            kind=kind,
+            conversation_id=conversation_id,
+            request_id=request_id,
+        )
     except OrderLookupUnavailable as error:
         if self.request.retries >= ORDER_CHANGE_RETRIES:
             logger.warning("giving up on sending %s to the shop", request_id)
-            services.order_change_give_up(**ids)
+            services.order_change_give_up(
+                order_id=order_id,
+                kind=kind,
+                conversation_id=conversation_id,
+                request_id=request_id,
+            )
             return None
         raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
