@@ -254,6 +254,8 @@ def test_a_setting_changed_in_the_admin_changes_the_answer(
             "name": "Northwind",
             "currency": "EUR",
             "order_number_pattern": r"NW-\d{5}",
+            "order_source": "local",
+            "order_endpoint_secret": ShopSettings.load().order_endpoint_secret,
             "timezone": "Europe/Berlin",
             "opening_hours": '{"mon": "09:00-17:00"}',
             "return_window_days": "30",

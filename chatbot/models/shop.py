@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 
 from chatbot.dialogue.shop import MAX_ORDER_FORMATS, WEEKDAYS, Shop, parse_hours
@@ -94,7 +95,7 @@ class ShopSettings(models.Model):
         r"(Magento). Customers may type letters in any case and separators their "
         r"way; a number of digits alone counts when they say it is one (order "
         r"100000123, #1001) or answer the bot's question with it. Where several "
-        r"lines match, the first wins.",
+        r"lines match, the first wins: list the more specific format first.",
     )
     order_source = models.CharField(
         max_length=10,
@@ -106,6 +107,7 @@ class ShopSettings(models.Model):
     order_endpoint_url = models.URLField(
         "order endpoint",
         blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
         help_text="With the shop's order endpoint: its base URL, e.g. "
         "https://shop.example/concierge/orders; the bot POSTs to …/lookup, "
         "…/cancel and …/return.",
