@@ -409,6 +409,35 @@ def test_a_wrong_number_and_a_wrong_email_get_the_same_answer(shop):
     assert "UPS" not in wrong_email.reply.text
 
 
+def test_an_order_system_that_does_not_answer_is_never_a_missing_order(shop):
+    shop.orders_down = True
+    alice = Chat(shop)
+    alice.turn("where is my order NW-10234", reading("order_status"))
+    down = alice.turn("alice@example.com", None)
+    assert said("order_lookup_unavailable", down.reply.text)
+    assert "NW-10234" in down.reply.text
+    assert down.reply.payload["quick_replies"] == [
+        {"title": "Talk to a person", "payload": {"action": "handoff"}}
+    ]
+    # Not the customer's failure: nothing counted against them, no handoff forced.
+    assert down.failed_lookup is None
+    assert down.handoff is None
+    assert down.state.get("failed_turns", 0) == 0
+
+
+@pytest.mark.parametrize("source", ["api", "http"])
+def test_where_the_shop_makes_the_change_it_is_told_as_sent(shop, source):
+    shop.settings = dataclasses.replace(shop.settings, order_source=source)
+    carla = Chat(shop)
+    carla.turn("please cancel order NW-10238", reading("cancel_order"))
+    carla.turn("carla@example.com", None)
+    carla.turn("Yes, cancel it", None, postback={"confirm": True})
+    sent = carla.turn(f"the code is {shop.code}", None)
+    assert said("cancel_sent", sent.reply.text)
+    assert not said("cancel_done", sent.reply.text)
+    assert sent.order_action == OrderAction("cancel", 10238, code_id=1)
+
+
 def test_it_cancels_an_order_only_after_a_confirmation(shop):
     carla = Chat(shop)
     carla.turn("please cancel order NW-10238", reading("cancel_order"))
