@@ -92,7 +92,7 @@ class Shop:
 class Handler(BaseHTTPRequestHandler):
     server: ShopHTTPServer
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         shop = self.server.shop
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if shop.delay:

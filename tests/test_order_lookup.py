@@ -340,9 +340,7 @@ def sent_change(conversation: Conversation, order: Order, kind: str) -> Any:
     ).get()
 
 
-def test_a_cancellation_is_sent_and_told_as_sent_until_the_shop_confirms(
-    shop, answer
-):
+def test_a_cancellation_is_sent_and_told_as_sent_until_the_shop_confirms(shop, answer):
     shop.orders["NW-10234"]["status"] = "processing"
     conversation, reply, order = code_typed("NW-10234", "cancel", answer=answer)
     assert said("cancel_sent", reply.text)

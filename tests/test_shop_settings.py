@@ -152,9 +152,7 @@ def test_it_hides_the_shop_settings_from_the_public(client):
 
 
 @pytest.mark.django_db
-def test_it_saves_several_order_number_formats_and_the_shops_endpoint(
-    client, superbob
-):
+def test_it_saves_several_order_number_formats_and_the_shops_endpoint(client, superbob):
     client.force_login(superbob)
     url = reverse("admin:chatbot_shopsettings_change", args=[ShopSettings.load().pk])
     saved = client.post(

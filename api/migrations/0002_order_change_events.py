@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('api', '0001_initial'),
+        ("api", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='webhookdelivery',
-            name='event',
-            field=models.CharField(choices=[('conversation.started', 'Conversation started'), ('conversation.handed_over', 'Handed over (waiting for a person)'), ('conversation.taken', 'Taken by an agent'), ('conversation.resolved', 'Resolved'), ('conversation.csat_received', 'Rating (CSAT) received'), ('message.stored', 'Message stored'), ('order.cancel_requested', 'Order cancellation requested'), ('order.return_requested', 'Order return requested')], max_length=50),
+            model_name="webhookdelivery",
+            name="event",
+            field=models.CharField(
+                choices=[
+                    ("conversation.started", "Conversation started"),
+                    ("conversation.handed_over", "Handed over (waiting for a person)"),
+                    ("conversation.taken", "Taken by an agent"),
+                    ("conversation.resolved", "Resolved"),
+                    ("conversation.csat_received", "Rating (CSAT) received"),
+                    ("message.stored", "Message stored"),
+                    ("order.cancel_requested", "Order cancellation requested"),
+                    ("order.return_requested", "Order return requested"),
+                ],
+                max_length=50,
+            ),
         ),
     ]
