@@ -159,7 +159,7 @@ def test_it_says_not_found_for_the_wrong_email_and_copies_nothing(shop):
 
 
 def test_it_never_shows_an_order_a_careless_shop_returns_for_another_email(shop):
-    shop.owned = lambda payload: shop.orders["NW-10234"]  # type: ignore[method-assign]
+    shop.owned = lambda payload: shop.orders["NW-10234"]
     reply = looks_up("NW-10234", email="mallory@example.com")
     assert said("order_not_found", reply.text)
     assert not Order.objects.filter(number="NW-10234").exists()
@@ -364,6 +364,7 @@ def test_a_shop_that_takes_a_cancellation_for_later_leaves_it_sent(shop, answer)
     shop.orders["NW-10234"]["status"] = "placed"
     shop.action = "sent"
     conversation, reply, order = code_typed("NW-10234", "cancel", answer=answer)
+    assert said("cancel_sent", reply.text)
     assert sent_change(conversation, order, "cancel") == "sent"
     order.refresh_from_db()
     assert order.status == Order.Status.PLACED
@@ -390,6 +391,7 @@ def test_a_refused_return_goes_to_a_person(shop, answer):
 def test_a_change_the_shop_never_answers_goes_to_a_person(shop, answer, settings):
     shop.orders["NW-10234"]["status"] = "placed"
     conversation, reply, order = code_typed("NW-10234", "cancel", answer=answer)
+    assert said("cancel_sent", reply.text)
     shop.fail_with = 500
     code = OrderActionCode.objects.get(order=order, action="cancel")
     request_id = f"cancel-{order.number}-{code.pk}"
