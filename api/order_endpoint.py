@@ -155,14 +155,21 @@ class OrderEndpoint(OrderBackend):
         if not shop.order_endpoint_url:
             raise OrderLookupUnavailable("no order endpoint URL in the shop settings")
         url = f"{shop.order_endpoint_url.rstrip('/')}/{action}"
+        request: dict[str, Any] = {
+            "url": url,
+            "secret": shop.order_endpoint_secret,
+            "payload": payload,
+            "timeout": settings.ORDER_ENDPOINT_TIMEOUT_SECONDS,
+        }
         try:
-            return circuit().call(
-                post,
-                url=url,
-                secret=shop.order_endpoint_secret,
-                payload=payload,
-                timeout=settings.ORDER_ENDPOINT_TIMEOUT_SECONDS,
-            )
+            try:
+                breaker = circuit()
+            except redis.RedisError:
+                # Redis away: call without the breaker (each call still times out)
+                # rather than fail every lookup.
+                logger.warning("no circuit breaker state: Redis is not answering")
+                return post(**request)
+            return breaker.call(post, **request)
         except pybreaker.CircuitBreakerError as error:
             raise OrderLookupUnavailable("the order endpoint's circuit is open") from (
                 error
