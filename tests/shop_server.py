@@ -49,6 +49,7 @@ class Shop:
     # What /cancel and /return do: "done" at once, "sent" (202, later), "refuse".
     action: str = "done"
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    signed: list[tuple[Any, bytes]] = field(default_factory=list)  # headers, body
     unsigned: int = 0  # requests refused for a bad or missing signature
     changes: dict[str, str] = field(default_factory=dict)  # request_id → number
 
@@ -101,6 +102,7 @@ class Handler(BaseHTTPRequestHandler):
             shop.unsigned += 1
             return self.reply(401, {"error": "bad_signature"})
         payload = json.loads(body)
+        shop.signed.append((self.headers, body))
         path = self.path.removeprefix(BASE_PATH)
         shop.requests.append((path, payload))
         if shop.fail_with is not None:

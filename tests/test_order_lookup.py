@@ -40,6 +40,7 @@ from tests.factories import (
     WebhookSubscriptionFactory,
 )
 from tests.shop_server import Shop, running
+from tests.test_webhooks import documented_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -222,6 +223,15 @@ def test_it_signs_every_call_and_a_wrong_secret_finds_nothing(shop):
     reply = looks_up("NW-10234")
     assert shop.unsigned == 1
     assert said("order_lookup_unavailable", reply.text)
+
+
+def test_the_webhooks_documented_verify_accepts_the_endpoints_requests(shop):
+    looks_up("NW-10234")
+    ((headers, body),) = shop.signed
+    verify = documented_verify()
+    assert verify(SECRET, headers, body)
+    assert not verify("ordsec_another-secret", headers, body)
+    assert headers["User-Agent"] == "Concierge-Orders/1"
 
 
 def test_it_reuses_an_answer_briefly(shop):
