@@ -89,6 +89,43 @@ class UpsertOut(Schema):
     unchanged: list[str]
 
 
+# The largest file an import request may carry (a few thousand rows); larger exports
+# go through manage.py import_products / import_orders, which read any size.
+MAX_IMPORT_CHARS = 2_000_000
+
+
+class ImportIn(Body):
+    """A file as the shop exports it: Shopify's or WooCommerce's CSV, or ours."""
+
+    format: Literal["concierge", "shopify", "woocommerce"] = "concierge"
+    skip_bad: bool = Field(
+        False,
+        description="Import the good rows of a file with bad ones (listed in "
+        "`skipped`) instead of nothing.",
+    )
+    csv: str = Field(
+        min_length=1,
+        max_length=MAX_IMPORT_CHARS,
+        description="The CSV file's text, header first.",
+    )
+
+
+class BadRowOut(Schema):
+    line: int = Field(description="The line of the file the row starts on (1: header).")
+    column: str | None
+    problem: str
+
+
+class ImportOut(Schema):
+    """How many rows were created, updated or already as sent, and the bad rows
+    left out."""
+
+    created: int
+    updated: int
+    unchanged: int
+    skipped: list[BadRowOut]
+
+
 class DeleteOut(Schema):
     deleted: list[str]
     missing: list[str] = Field(description="Not there (already deleted, or never).")

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from chatbot import events
 from chatbot.admin.filters import IntentFilter, LowConfidenceFilter, YesNoFilter
 from chatbot.admin.help_text import HelpTextMixin
 from chatbot.models import Conversation, ConversationNote, Customer, Message
@@ -143,6 +144,23 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         return super().get_queryset(request).annotate(n_messages=Count("messages"))
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # Shown (not refused, not a save that redirects): the transcript was read.
+        if request.method == "GET" and response.status_code == 200:
+            conversation = self.get_object(request, object_id)
+            if conversation is not None:
+                events.announce_opened(
+                    events.Place.ADMIN, conversations=[conversation], user=request.user
+                )
+        return response
+
     @admin.display(description="messages", ordering="n_messages")
     def message_count(self, obj: Any) -> int:
         return int(obj.n_messages)
@@ -155,6 +173,9 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="transcripts.csv"'
         writer = csv.writer(response)
         writer.writerow(CSV_COLUMNS)
+        events.announce_opened(
+            events.Place.ADMIN, conversations=list(queryset), user=request.user
+        )
         rows = (
             Message.objects.filter(conversation__in=queryset.values("pk"))
             .select_related(

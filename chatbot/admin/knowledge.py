@@ -201,6 +201,23 @@ class ShopSettingsAdmin(admin.ModelAdmin):
             "Returns and shipping",
             {"fields": ["return_window_days", "free_shipping_threshold"]},
         ),
+        ("Privacy", {"fields": ["erasure_deletes_orders"]}),
+        (
+            "Retention",
+            {
+                "description": "How long each kind of record is kept; the nightly "
+                "purge-expired task deletes or anonymises what is older.",
+                "fields": [
+                    "retention_conversations_days",
+                    "retention_tracking_days",
+                    "retention_webhook_deliveries_days",
+                    "retention_codes_days",
+                    "retention_rate_limit_days",
+                    "retention_anonymous_customers_days",
+                    "retention_access_log_days",
+                ],
+            },
+        ),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

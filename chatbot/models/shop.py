@@ -9,10 +9,18 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
 from chatbot.dialogue.shop import MAX_ORDER_FORMATS, WEEKDAYS, Shop, parse_hours
+
+
+def retention_days(*, default: int, help_text: str) -> models.PositiveIntegerField:
+    """A retention period in days (at least one: "keep nothing" is no setting a
+    running chat could honour, a message must outlive its reply)."""
+    return models.PositiveIntegerField(
+        default=default, validators=[MinValueValidator(1)], help_text=help_text
+    )
 
 
 def default_opening_hours() -> dict[str, str]:
@@ -141,6 +149,54 @@ class ShopSettings(models.Model):
         blank=True,
         default=Shop.free_shipping_threshold,
         help_text="Order value from which shipping is free; empty: never free.",
+    )
+    erasure_deletes_orders = models.BooleanField(
+        default=False,
+        verbose_name="erasure deletes orders",
+        help_text="Off (the default): erasing a customer keeps their orders, which "
+        "are the shop's records (accounts, tax), unlinked and with the email and "
+        "name anonymised. On: their orders are deleted with everything else.",
+    )
+    # --- Retention: what the nightly purge (privacy.retention) deletes or
+    # anonymises once it is older than this. Defaults a shop can defend: a year of
+    # support history, a quarter of browsing, a month of delivery and login logs.
+    retention_conversations_days = retention_days(
+        default=365,
+        help_text="Days a conversation and its messages are kept after their last "
+        "activity (the newest message or change). Conversations waiting for or "
+        "with a person are never purged. Training examples reviewed from a purged "
+        "message are kept, redacted and unlinked.",
+    )
+    retention_tracking_days = retention_days(
+        default=90,
+        help_text="Days a tracking event (a product viewed, clicked, bought) is "
+        "kept for recommendations.",
+    )
+    retention_webhook_deliveries_days = retention_days(
+        default=30,
+        help_text="Days a webhook delivery (its payload and the shop's answer) is "
+        "kept in the delivery log.",
+    )
+    retention_codes_days = retention_days(
+        default=7,
+        help_text="Days a one-time code for cancelling or returning an order is "
+        "kept (it stops working after 15 minutes).",
+    )
+    retention_rate_limit_days = retention_days(
+        default=30,
+        help_text="Days login attempts (the admin's lockout records) and the "
+        "network address of each customer message are kept.",
+    )
+    retention_anonymous_customers_days = retention_days(
+        default=90,
+        help_text="Days a visitor who never gave an email nor signed in on the "
+        "shop is kept after their last visit, once none of their conversations is "
+        "left; their tracking events go with them.",
+    )
+    retention_access_log_days = retention_days(
+        default=365,
+        help_text="Days a line of the staff access log (who opened which "
+        "transcript) is kept.",
     )
     updated = models.DateTimeField(auto_now=True)
 

@@ -9,7 +9,7 @@ import chatbot.models.shop
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chatbot", "0015_customer_identity"),
+        ("chatbot", "0017_shop_retention_settings"),
     ]
 
     operations = [
