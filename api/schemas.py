@@ -218,6 +218,12 @@ class OrderIn(Body):
         description="The email on the order; the bot asks the customer for it.",
     )
     customer_name: str = Field("", max_length=200)
+    shopper_id: str = Field(
+        "",
+        max_length=255,
+        description="The customer's id in the shop: a shopper the shop signs in "
+        "to the chat (verified identity) finds the order without the email.",
+    )
     status: Order.Status
     carrier: str = Field("", max_length=50)
     tracking_number: str = Field("", max_length=50)

@@ -10,7 +10,6 @@ their delivery after the commit. The HTTP request runs in a Celery worker on the
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import time
 import urllib.error
@@ -25,7 +24,8 @@ from django.utils import timezone
 
 from api.models import WebhookDelivery, WebhookSubscription
 from chatbot.events import Event, conversation_event
-from chatbot.models import Boundary, Conversation, Message, ShopSettings
+from chatbot.models import Boundary, Conversation, Message, Order, ShopSettings
+from chatbot.outbound import body_bytes, opener
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,16 @@ def event_payload(
         body["agent"] = _agent(conversation)
     if event == Event.CSAT_RECEIVED:
         body["csat"] = {"score": data["score"], "comment": _kept(data["comment"])}
+    if event in (Event.ORDER_CANCEL_REQUESTED, Event.ORDER_RETURN_REQUESTED):
+        # The shop acts on it (cancels, or sends a return label), then pushes the
+        # order's new status through the API; the same request_id may arrive twice.
+        order: Order = data["order"]
+        body["order"] = {
+            "number": order.number,
+            "shopper_id": order.shopper_id or None,
+            "request_id": data["request_id"],
+            "action": "cancel" if event == Event.ORDER_CANCEL_REQUESTED else "return",
+        }
     if event == Event.MESSAGE_STORED:
         message: Message = data["message"]
         body["message"] = {
@@ -133,21 +143,6 @@ def deliveries_enqueue(delivery_ids: list[int]) -> None:
             )
 
 
-def body_bytes(payload: dict[str, Any]) -> bytes:
-    """The exact bytes sent, and signed."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect is an answer to log, not to follow: following it would POST the
-    # event (again) to an address the subscription never named.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     """POST a due delivery once and log the outcome; ``None`` if it was not due
     (delivered, given up, or another worker has the attempt)."""
@@ -172,7 +167,7 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     code: int | None = None
     answer, error = "", ""
     try:
-        with _opener.open(request, timeout=timeout) as reply:
+        with opener.open(request, timeout=timeout) as reply:
             code = reply.status
             answer = _excerpt(reply.read(RESPONSE_EXCERPT * 4))
     except urllib.error.HTTPError as failure:

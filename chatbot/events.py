@@ -29,6 +29,11 @@ class Event(models.TextChoices):
     RESOLVED = "conversation.resolved", "Resolved"
     CSAT_RECEIVED = "conversation.csat_received", "Rating (CSAT) received"
     MESSAGE_STORED = "message.stored", "Message stored"
+    # A customer confirmed (with the code mailed to the order's address) that the
+    # order should be cancelled / returned: the shop acts, then updates the order
+    # through the API (ShopSettings.order_source = api).
+    ORDER_CANCEL_REQUESTED = "order.cancel_requested", "Order cancellation requested"
+    ORDER_RETURN_REQUESTED = "order.return_requested", "Order return requested"
 
 
 def announce(event: Event, *, conversation: Conversation, **data: Any) -> None:

@@ -169,6 +169,8 @@ CELERY_TASK_ROUTES = {
     "api.tasks.*": {"queue": "webhooks"},
     # Nightly batch work, with the other nightly jobs: never beside chat replies.
     "privacy.tasks.*": {"queue": "training"},
+    # Calls to the shop's order endpoint: as slow as the shop, away from replies.
+    "chatbot.tasks.send_order_change": {"queue": "webhooks"},
 }
 # The periodic tasks are rows (django-celery-beat), created once by
 # `manage.py setup_schedule` (run after every migrate) and then the operators'
@@ -413,6 +415,22 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # A delivery that keeps failing is retried (backoff from 30 s to an hour) this long.
 WEBHOOK_RETRY_FOR_SECONDS = env_int(
     "WEBHOOK_RETRY_FOR_SECONDS", 24 * 60 * 60, minimum=60
+)
+
+# --- The shop's order endpoint (ShopSettings.order_source = http) ---------------
+# A lookup waits this long for the shop's answer, then the customer is told the
+# order system is not answering: a chat must never hang on the shop.
+ORDER_ENDPOINT_TIMEOUT_SECONDS = env_int("ORDER_ENDPOINT_TIMEOUT_SECONDS", 3, minimum=1)
+# After this many failures in a row the circuit opens: for ORDER_ENDPOINT_RESET_SECONDS
+# no call is made (every process reads the state in Redis), then one is tried.
+ORDER_ENDPOINT_FAILURES = env_int("ORDER_ENDPOINT_FAILURES", 5, minimum=1)
+ORDER_ENDPOINT_RESET_SECONDS = env_int("ORDER_ENDPOINT_RESET_SECONDS", 30, minimum=1)
+# The shop's answer to one number and email (or shopper) is reused this long, so a
+# conversation's confirmation and code turns don't call the shop again.
+ORDER_LOOKUP_CACHE_SECONDS = env_int("ORDER_LOOKUP_CACHE_SECONDS", 60, minimum=0)
+# The backend the http order source calls (chatbot.order_sources.OrderBackend).
+ORDER_ENDPOINT_BACKEND = env_str(
+    "ORDER_ENDPOINT_BACKEND", "api.order_endpoint.OrderEndpoint"
 )
 
 # --- Retraining ---------------------------------------------------------------

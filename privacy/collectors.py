@@ -4,7 +4,7 @@ An access request exports what every collector finds; an erasure deletes it (or,
 for rows the shop must keep, anonymises it), in the order of ``COLLECTORS``:
 children before their parents, so that nothing is deleted by a cascade that the
 plan did not count. A new model that holds customer data gets a collector here
-(e.g. an order-lookup log: ``ModelCollector(LookupLog, lambda s: Q(...))``); the
+(as ``OrderLookup``, the order lookups, has); the
 erasure test scans every table and fails until it has one.
 """
 
@@ -31,6 +31,7 @@ from chatbot.models import (
     Order,
     OrderActionCode,
     OrderItem,
+    OrderLookup,
     PendingReply,
     ReturnRequest,
     ShopSettings,
@@ -197,7 +198,7 @@ class OrderCollector(Collector):
     deletion (``ShopSettings.erasure_deletes_orders``)."""
 
     model = Order
-    description = "their orders (email and name on the order)"
+    description = "their orders (email, name and shopper id on the order)"
 
     def rows(self, subject: Subject) -> models.QuerySet[Any]:
         return Order.objects.filter(pk__in=subject.order_ids)
@@ -210,7 +211,7 @@ class OrderCollector(Collector):
     def erase(self, subject: Subject, pks: list[Any]) -> dict[str, int]:
         if self.action() is Action.ANONYMISE:
             Order.objects.filter(pk__in=pks).update(
-                email=ERASED_EMAIL, customer_name=""
+                email=ERASED_EMAIL, customer_name="", shopper_id=""
             )
             return {}
         return super().erase(subject, pks)
@@ -304,6 +305,14 @@ COLLECTORS: list[Collector] = [
         "one-time codes mailed for their orders",
     ),
     ModelCollector(ReturnRequest, _their_returns, "returns they asked for"),
+    ModelCollector(
+        OrderLookup,
+        lambda s: (
+            Q(conversation_id__in=s.conversation_ids)
+            | Q(number__in=Order.objects.filter(pk__in=s.order_ids).values("number"))
+        ),
+        "order lookups from their conversations or of their orders' numbers",
+    ),
     ModelCollector(
         PendingReply,
         lambda s: Q(message_id__in=s.message_ids),

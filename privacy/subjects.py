@@ -79,8 +79,9 @@ class Subject:
 
     @cached_property
     def order_ids(self) -> list[int]:
-        """Their orders: on one of their addresses, returned from their chat, or
-        looked up in their chat (the bot's state keeps the number it verified)."""
+        """Their orders: on one of their addresses or their verified shopper id,
+        returned from their chat, or looked up in their chat (the bot's state keeps
+        the number it verified)."""
         numbers = set()
         states = Conversation.objects.filter(pk__in=self.conversation_ids)
         for state in states.values_list("state", flat=True):
@@ -90,8 +91,14 @@ class Subject:
         returned = ReturnRequest.objects.filter(
             conversation_id__in=self.conversation_ids
         ).values("order_id")
+        shoppers = Customer.objects.filter(pk__in=self.customer_ids).exclude(
+            external_id=""
+        )
         found = Order.objects.filter(
-            Q(email__in=[]) | Q(number__in=numbers) | Q(pk__in=returned)
+            Q(number__in=numbers)
+            | Q(pk__in=returned)
+            # The shop's own id for them, on orders pushed or looked up for it.
+            | Q(shopper_id__in=shoppers.values("external_id"))
         )
         for email in self.emails:
             found = found | Order.objects.filter(email__iexact=email)

@@ -182,7 +182,20 @@ class ShopSettingsAdmin(admin.ModelAdmin):
     """One row per installation: the list opens it, nobody adds or deletes one."""
 
     fieldsets = [
-        (None, {"fields": ["name", "currency", "order_number_pattern"]}),
+        (None, {"fields": ["name", "currency"]}),
+        (
+            "Orders",
+            {
+                "description": "Where the bot finds orders and sends cancellations "
+                "and returns (docs/order-lookup.md).",
+                "fields": [
+                    "order_number_pattern",
+                    "order_source",
+                    "order_endpoint_url",
+                    "order_endpoint_secret",
+                ],
+            },
+        ),
         ("When people answer", {"fields": ["timezone", "opening_hours"]}),
         (
             "Returns and shipping",

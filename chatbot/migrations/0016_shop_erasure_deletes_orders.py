@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chatbot', '0015_customer_identity'),
+        ("chatbot", "0015_customer_identity"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='shopsettings',
-            name='erasure_deletes_orders',
-            field=models.BooleanField(default=False, help_text="Off (the default): erasing a customer keeps their orders, which are the shop's records (accounts, tax), unlinked and with the email and name anonymised. On: their orders are deleted with everything else.", verbose_name='erasure deletes orders'),
+            model_name="shopsettings",
+            name="erasure_deletes_orders",
+            field=models.BooleanField(
+                default=False,
+                help_text="Off (the default): erasing a customer keeps their orders, which are the shop's records (accounts, tax), unlinked and with the email and name anonymised. On: their orders are deleted with everything else.",
+                verbose_name="erasure deletes orders",
+            ),
         ),
     ]

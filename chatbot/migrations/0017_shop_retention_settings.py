@@ -5,45 +5,72 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chatbot', '0016_shop_erasure_deletes_orders'),
+        ("chatbot", "0016_shop_erasure_deletes_orders"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='shopsettings',
-            name='retention_access_log_days',
-            field=models.PositiveIntegerField(default=365, help_text='Days a line of the staff access log (who opened which transcript) is kept.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="shopsettings",
+            name="retention_access_log_days",
+            field=models.PositiveIntegerField(
+                default=365,
+                help_text="Days a line of the staff access log (who opened which transcript) is kept.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='retention_anonymous_customers_days',
-            field=models.PositiveIntegerField(default=90, help_text='Days a visitor who never gave an email nor signed in on the shop is kept after their last visit, once none of their conversations is left; their tracking events go with them.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="shopsettings",
+            name="retention_anonymous_customers_days",
+            field=models.PositiveIntegerField(
+                default=90,
+                help_text="Days a visitor who never gave an email nor signed in on the shop is kept after their last visit, once none of their conversations is left; their tracking events go with them.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='retention_codes_days',
-            field=models.PositiveIntegerField(default=7, help_text='Days a one-time code for cancelling or returning an order is kept (it stops working after 15 minutes).', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="shopsettings",
+            name="retention_codes_days",
+            field=models.PositiveIntegerField(
+                default=7,
+                help_text="Days a one-time code for cancelling or returning an order is kept (it stops working after 15 minutes).",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='retention_conversations_days',
-            field=models.PositiveIntegerField(default=365, help_text='Days a conversation and its messages are kept after their last activity (the newest message or change). Conversations waiting for or with a person are never purged. Training examples reviewed from a purged message are kept, redacted and unlinked.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="shopsettings",
+            name="retention_conversations_days",
+            field=models.PositiveIntegerField(
+                default=365,
+                help_text="Days a conversation and its messages are kept after their last activity (the newest message or change). Conversations waiting for or with a person are never purged. Training examples reviewed from a purged message are kept, redacted and unlinked.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='retention_rate_limit_days',
-            field=models.PositiveIntegerField(default=30, help_text="Days login attempts (the admin's lockout records) and the network address of each customer message are kept.", validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="shopsettings",
+            name="retention_rate_limit_days",
+            field=models.PositiveIntegerField(
+                default=30,
+                help_text="Days login attempts (the admin's lockout records) and the network address of each customer message are kept.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='retention_tracking_days',
-            field=models.PositiveIntegerField(default=90, help_text='Days a tracking event (a product viewed, clicked, bought) is kept for recommendations.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="shopsettings",
+            name="retention_tracking_days",
+            field=models.PositiveIntegerField(
+                default=90,
+                help_text="Days a tracking event (a product viewed, clicked, bought) is kept for recommendations.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='shopsettings',
-            name='retention_webhook_deliveries_days',
-            field=models.PositiveIntegerField(default=30, help_text="Days a webhook delivery (its payload and the shop's answer) is kept in the delivery log.", validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="shopsettings",
+            name="retention_webhook_deliveries_days",
+            field=models.PositiveIntegerField(
+                default=30,
+                help_text="Days a webhook delivery (its payload and the shop's answer) is kept in the delivery log.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
     ]

@@ -15,9 +15,16 @@ from chatbot.models.orders import (
     Order,
     OrderActionCode,
     OrderItem,
+    OrderLookup,
     ReturnRequest,
 )
-from chatbot.models.shop import CARD_NOTICE, Boundary, ShopSettings, current_shop
+from chatbot.models.shop import (
+    CARD_NOTICE,
+    Boundary,
+    OrderSource,
+    ShopSettings,
+    current_shop,
+)
 
 __all__ = [
     "CARD_NOTICE",
@@ -34,6 +41,8 @@ __all__ = [
     "Order",
     "OrderActionCode",
     "OrderItem",
+    "OrderLookup",
+    "OrderSource",
     "PendingReply",
     "ResponseTemplate",
     "ReturnRequest",

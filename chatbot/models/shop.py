@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
+import secrets
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
-from chatbot.dialogue.shop import WEEKDAYS, Shop, parse_hours
+from chatbot.dialogue.shop import MAX_ORDER_FORMATS, WEEKDAYS, Shop, parse_hours
 from ml.redaction import ALWAYS, CONTACTS, Kind, Redaction, redact, redact_json
 
 # Shown to the customer under their own message when a card number was hidden.
@@ -41,12 +42,29 @@ def default_opening_hours() -> dict[str, str]:
 
 
 def validate_pattern(value: str) -> None:
-    try:
-        pattern = re.compile(value)
-    except re.error as error:
-        raise ValidationError(f"Not a regular expression: {error}.") from error
-    if pattern.fullmatch(""):
-        raise ValidationError("The pattern must not match an empty string.")
+    """One regular expression per line, each matching an order number in full."""
+    lines = [line.strip() for line in value.splitlines() if line.strip()]
+    if not lines:
+        raise ValidationError("Write at least one order-number format.")
+    if len(lines) > MAX_ORDER_FORMATS:
+        raise ValidationError(f"At most {MAX_ORDER_FORMATS} formats, one per line.")
+    for number, line in enumerate(lines, start=1):
+        where = f"Line {number} ({line})" if len(lines) > 1 else "The pattern"
+        try:
+            pattern = re.compile(line)
+        except re.error as error:
+            raise ValidationError(
+                f"{where}: Not a regular expression: {error}."
+            ) from error
+        if pattern.fullmatch(""):
+            raise ValidationError(f"{where} must not match an empty string.")
+        # A format without digits ([A-Z]+) would take ordinary words for numbers.
+        if not re.search(r"\\d|\[[^\]]*0-9", line):
+            raise ValidationError(f"{where}: an order number has digits (\\d).")
+
+
+def new_order_endpoint_secret() -> str:
+    return f"ordsec_{secrets.token_urlsafe(32)}"
 
 
 def validate_timezone(value: str) -> None:
@@ -74,6 +92,12 @@ def validate_opening_hours(value: Any) -> None:
             raise ValidationError(f"{day}: {error}.") from error
 
 
+class OrderSource(models.TextChoices):
+    LOCAL = "local", "Concierge's order table, changed by the bot (demo shop)"
+    API = "api", "Orders pushed through the API; changes sent to the shop as webhooks"
+    HTTP = "http", "The shop's order endpoint (lookups and changes over HTTP)"
+
+
 class ShopSettings(models.Model):
     """What the bot needs to know about the shop; ``load()`` gives the one row."""
 
@@ -84,12 +108,37 @@ class ShopSettings(models.Model):
         help_text="ISO 4217 code (USD, EUR, GBP…) prices are quoted in when a "
         "product does not say otherwise.",
     )
-    order_number_pattern = models.CharField(
-        max_length=200,
+    order_number_pattern = models.TextField(
+        "order-number formats",
         default=Shop.order_number_pattern,
         validators=[validate_pattern],
-        help_text=r"A regular expression one order number matches in full, e.g. "
-        r"NW-\d{5} or #?\d{4,6}.",
+        help_text=r"One regular expression per line, each matching one order number "
+        r"in full: NW-\d{5} (letters and digits), #\d{4,} (Shopify), \d{9} "
+        r"(Magento). Customers may type letters in any case and separators their "
+        r"way; a number of digits alone counts when they say it is one (order "
+        r"100000123, #1001) or answer the bot's question with it. Where several "
+        r"lines match, the first wins: list the more specific format first.",
+    )
+    order_source = models.CharField(
+        max_length=10,
+        choices=OrderSource.choices,
+        default=Shop.order_source,
+        help_text="Where the bot looks orders up, and what happens when a customer "
+        "confirms a cancellation or return. See docs/order-lookup.md.",
+    )
+    order_endpoint_url = models.URLField(
+        "order endpoint",
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="With the shop's order endpoint: its base URL, e.g. "
+        "https://shop.example/concierge/orders; the bot POSTs to …/lookup, "
+        "…/cancel and …/return.",
+    )
+    order_endpoint_secret = models.CharField(
+        max_length=100,
+        default=new_order_endpoint_secret,
+        help_text="Signs every call to the order endpoint (X-Concierge-Signature), "
+        "as webhooks are signed; the endpoint verifies with it.",
     )
     timezone = models.CharField(
         max_length=64,
@@ -201,6 +250,19 @@ class ShopSettings(models.Model):
         self.currency = self.currency.upper()
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        if self.order_source == OrderSource.HTTP and not self.order_endpoint_url:
+            raise ValidationError(
+                {"order_endpoint_url": "The shop's order endpoint needs its URL."}
+            )
+        if (
+            self.order_source == OrderSource.HTTP
+            and len(self.order_endpoint_secret) < 16
+        ):
+            raise ValidationError(
+                {"order_endpoint_secret": "Use a secret of at least 16 characters."}
+            )
+
     @classmethod
     def load(cls) -> ShopSettings:
         settings, _ = cls.objects.get_or_create(pk=1)
@@ -239,6 +301,7 @@ class ShopSettings(models.Model):
             name=self.name,
             currency=self.currency,
             order_number_pattern=self.order_number_pattern,
+            order_source=self.order_source,
             timezone=self.timezone,
             opening_hours={d: h for d, h in self.opening_hours.items() if h},
             return_window_days=self.return_window_days,
