@@ -34,6 +34,11 @@ class Incoming:
     postback: Mapping[str, Any] = field(default_factory=dict)
     customer_id: int | None = None
     customer_name: str = ""
+    # What the shop signed for a signed-in shopper (chatbot.identity): their email
+    # needs no asking and their orders may be listed. Empty for anyone else: an
+    # email the customer typed is never "verified".
+    verified_email: str = ""
+    shopper_id: str = ""
     client_address: str | None = None
     # A message that may hold several requests: each clause with the model's
     # reading of it (``chatbot.dialogue.multi``); empty for a one-clause message.
@@ -83,6 +88,8 @@ class Lookups:
     find_products: Callable[[Sequence[str]], list[Product]] = lambda skus: []
     # The catalog product a message names ("is the Ridge boot in stock"), if any.
     product_named: Callable[[str], Product | None] = lambda text: None
+    # (*, email, shopper_id) → a signed-in shopper's latest orders, newest first.
+    shopper_orders: Callable[..., list[Order]] = lambda **keys: []
 
 
 @dataclass(frozen=True)

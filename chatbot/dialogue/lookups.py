@@ -26,6 +26,22 @@ def find_order(*, number: str, email: str) -> Order | None:
     return Order.objects.filter(number__iexact=number, email__iexact=email).first()
 
 
+# A signed-in shopper is offered at most this many of their orders to choose from.
+SHOPPER_ORDERS_SHOWN = 5
+
+
+def shopper_orders(*, email: str, shopper_id: str) -> list[Order]:
+    """A signed-in shopper's latest orders, newest first: those placed with the
+    email the shop signed for them (orders hold no shopper id)."""
+    if not email:
+        return []
+    return list(
+        Order.objects.filter(email__iexact=email).order_by("-placed_at")[
+            :SHOPPER_ORDERS_SHOWN
+        ]
+    )
+
+
 def check_code(*, order_id: int, action: str, code: str) -> CodeCheck:
     """Compare ``code`` with the live code mailed for ``action`` on the order."""
     live = (
@@ -82,4 +98,5 @@ def live_lookups() -> Lookups:
         find_passage=answers.find_passage,
         find_products=search.products_by_sku,
         product_named=search.product_named,
+        shopper_orders=shopper_orders,
     )
