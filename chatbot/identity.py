@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
 # A shop server's clock may run a little ahead of ours.
 CLOCK_SKEW_SECONDS = 300
@@ -35,6 +33,7 @@ MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
 TIMESTAMP = re.compile(r"\d{1,12}")
 SIGNATURE = re.compile(r"[0-9a-f]{64}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
 @dataclass(frozen=True)
@@ -135,12 +134,10 @@ def verify(fields: Any, *, now: float | None = None) -> Verification:
     # Constant time: how much of a guess matched must not show in the timing.
     if not hmac.compare_digest(expected, signature.lower()):
         return Verification(None, "bad_signature")
-    if email:
-        try:
-            validate_email(email)
-        except ValidationError:
-            # Signed, but not an address orders could be found by.
-            return Verification(None, "invalid_field")
+    if email and not EMAIL.fullmatch(email):
+        # Signed, but not an address orders could be found by. (Loosely checked:
+        # the shop knows its shoppers' addresses better than any pattern.)
+        return Verification(None, "invalid_field")
     identity = Identity(
         shopper_id=shopper_id,
         email=email.lower(),
