@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils.html import escape
 
 # A shop server's clock may run a little ahead of ours.
 CLOCK_SKEW_SECONDS = 300
@@ -148,3 +149,34 @@ def verify(fields: Any, *, now: float | None = None) -> Verification:
     if age > settings.SHOP_IDENTITY_MAX_AGE or age < -CLOCK_SKEW_SECONDS:
         return Verification(identity, "expired")
     return Verification(identity)
+
+
+def script_tag(
+    *,
+    server: str,
+    secret: str,
+    timestamp: int,
+    shopper_id: str,
+    email: str = "",
+    name: str = "",
+) -> str:
+    """The one script tag that embeds the widget for a signed-in shopper, as the
+    shop's server renders it (``manage.py sign_identity`` prints one)."""
+    fields = {
+        "id": shopper_id,
+        "email": email,
+        "name": name,
+        "timestamp": str(timestamp),
+        "signature": sign(
+            secret=secret,
+            timestamp=timestamp,
+            shopper_id=shopper_id,
+            email=email,
+            name=name,
+        ),
+    }
+    attributes = "".join(
+        f'\n  data-shopper-{key}="{escape(value)}"' for key, value in fields.items()
+    )
+    src = escape(server.rstrip("/") + "/static/chatbot/widget.js")
+    return f'<script src="{src}" async{attributes}></script>'

@@ -8,18 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.html import escape
 
 from chatbot import identity
-
-
-def snippet(*, server: str, fields: dict[str, str]) -> str:
-    """The one script tag that embeds the widget with a signed identity."""
-    attributes = "".join(
-        f'\n  data-shopper-{name}="{escape(value)}"' for name, value in fields.items()
-    )
-    src = escape(server.rstrip("/") + "/static/chatbot/widget.js")
-    return f'<script src="{src}" async{attributes}></script>'
 
 
 class Command(BaseCommand):
@@ -55,17 +45,12 @@ class Command(BaseCommand):
             "name": options["name"],
         }
         try:
-            signature = identity.sign(secret=secret, timestamp=timestamp, **values)
+            tag = identity.script_tag(
+                server=options["server"], secret=secret, timestamp=timestamp, **values
+            )
         except ValueError as error:
             raise CommandError(str(error)) from None
-        fields = {
-            "id": values["shopper_id"],
-            "email": values["email"],
-            "name": values["name"],
-            "timestamp": str(timestamp),
-            "signature": signature,
-        }
-        self.stdout.write(snippet(server=options["server"], fields=fields))
+        self.stdout.write(tag)
         self.stderr.write(
             f"Valid for {settings.SHOP_IDENTITY_MAX_AGE} s from {timestamp}. "
             f"Signed: {identity.signed_string(timestamp=timestamp, **values)!r}"
