@@ -5,8 +5,12 @@ the max age, links no one."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -430,3 +434,35 @@ def test_the_signed_string_is_the_documented_one():
 DOCUMENTED_SIGNATURE = (
     "0616cfc6e3a93733793af16d300914e5c78fb781e87640cee791350484dc3000"
 )
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "identity.md"
+
+
+def documented(language: str) -> str:
+    """The signing code docs/identity.md gives shops in ``language``."""
+    found = re.search(rf"```{language}\n(.*?)```", DOCS.read_text(), re.S)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_documented_python_signer_makes_identities_the_server_accepts():
+    namespace: dict[str, Any] = {}
+    exec(documented("python"), namespace)  # noqa: S102 - our own documentation
+    made = namespace["concierge_identity"](SECRET, "42", "a@b.c", "Alice")
+    assert identity.verify(made).verified
+    assert not identity.verify({**made, "id": "43"}).verified
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+def test_the_documented_node_signer_makes_identities_the_server_accepts():
+    script = documented("js") + (
+        f"console.log(JSON.stringify(conciergeIdentity({json.dumps(SECRET)}, "
+        '"42", "a@b.c", "Alice")));'
+    )
+    run = subprocess.run(
+        ["node", "-e", script], capture_output=True, text=True, check=True, timeout=30
+    )
+    made = json.loads(run.stdout)
+    assert identity.verify(made).verified
+    assert not identity.verify({**made, "email": "b@b.c"}).verified
