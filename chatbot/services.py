@@ -94,8 +94,8 @@ def customer_identify(*, identity: Identity, current: Customer | None) -> Custom
                     .first()
                 )
                 if customer is None:
-                    adopt = current is not None and not current.external_id
-                    customer = current if adopt and current else Customer()
+                    anonymous = current is not None and not current.external_id
+                    customer = current if current and anonymous else Customer()
                 customer.identify(
                     shopper_id=identity.shopper_id,
                     email=identity.email,
