@@ -156,6 +156,17 @@ def test_a_logged_in_shopper_on_the_shops_page_gets_their_order_without_an_email
     finally:
         phone.close()
 
+    # Alice logs out: the same browser shows a guest page (the panel reopens as she
+    # left it). The widget's stored session is hers, yet nothing of hers shows.
+    page.goto(sites.shop + "/")
+    expect(page.get_by_test_id("concierge-panel")).to_be_visible()
+    ask(page, "hi")
+    mine = page.locator("[data-testid=concierge-message][data-sender=customer]")
+    expect(page.locator(BOT)).to_have_count(1)
+    expect(mine).to_have_count(1)
+    expect(mine).to_have_text("hi")
+    assert "NW-42001" not in " ".join(page.locator(BOT).all_inner_texts())
+
 
 def test_a_shopper_with_several_orders_picks_one_from_the_list(
     sites, active_intent_model, page
