@@ -7,15 +7,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
-from chatbot.dialogue.decision import Decision, Incoming, Lookups
-from chatbot.dialogue.policy import decide
+from chatbot.dialogue.decision import Lookups
 from chatbot.models import Order
 from chatbot.tests.test_policy import NOW, Chat, Shop, order, reading
-from classifier.serving import Classification
 from tests.chat import said
 
 
@@ -32,39 +29,6 @@ class SignedInShop(Shop):
         self.listed_for.append(email)
         mine = [o for o in self.orders if o.email.lower() == email.lower()]
         return sorted(mine, key=lambda o: o.placed_at, reverse=True)
-
-
-class SignedInChat(Chat):
-    """A conversation of a shopper whose email the shop signed."""
-
-    def __init__(self, shop: Shop, *, verified_email: str) -> None:
-        super().__init__(shop)
-        self.verified_email = verified_email
-
-    def turn(
-        self,
-        text: str,
-        classification: Classification | None,
-        *,
-        postback: dict[str, Any] | None = None,
-    ) -> Decision:
-        decision = decide(
-            Incoming(
-                text=text,
-                postback=postback or {},
-                customer_id=1,
-                verified_email=self.verified_email,
-                shopper_id="42",
-                client_address=self.client,
-            ),
-            classification,
-            state=self.state,
-            lookups=self.shop.lookups(),
-        )
-        self.shop.apply(decision)
-        self.state = decision.state
-        self.decisions.append(decision)
-        return decision
 
 
 @pytest.fixture
@@ -95,7 +59,7 @@ def shop() -> SignedInShop:
 
 
 def test_a_signed_in_shoppers_one_order_is_told_without_asking_anything(shop):
-    alice = SignedInChat(shop, verified_email="alice@example.com")
+    alice = Chat(shop, verified_email="alice@example.com")
     answer = alice.turn("where is my order?", reading("order_status"))
     assert said("order_status", answer.reply.text)
     assert "NW-10234" in answer.reply.text and "shipped" in answer.reply.text
@@ -104,7 +68,7 @@ def test_a_signed_in_shoppers_one_order_is_told_without_asking_anything(shop):
 
 
 def test_a_shopper_with_several_orders_chooses_one_from_buttons(shop):
-    carla = SignedInChat(shop, verified_email="carla@example.com")
+    carla = Chat(shop, verified_email="carla@example.com")
     asked = carla.turn("where is my order?", reading("order_status"))
     assert said("ask_which_order", asked.reply.text)
     buttons = asked.reply.payload["quick_replies"]
@@ -126,7 +90,7 @@ def test_a_shopper_with_several_orders_chooses_one_from_buttons(shop):
 
 
 def test_a_shopper_may_type_the_number_instead_of_choosing(shop):
-    carla = SignedInChat(shop, verified_email="carla@example.com")
+    carla = Chat(shop, verified_email="carla@example.com")
     carla.turn("where is my order?", reading("order_status"))
     answer = carla.turn("NW-10238", None)
     assert said("order_status", answer.reply.text)
@@ -134,7 +98,7 @@ def test_a_shopper_may_type_the_number_instead_of_choosing(shop):
 
 
 def test_cancelling_offers_only_the_order_that_can_still_be_cancelled(shop):
-    carla = SignedInChat(shop, verified_email="carla@example.com")
+    carla = Chat(shop, verified_email="carla@example.com")
     confirm = carla.turn("I want to cancel my order", reading("cancel_order"))
     # NW-10239 was delivered: the one placed order is the one meant.
     assert confirm.reply.text == "Cancel order NW-10238?"
@@ -142,7 +106,7 @@ def test_cancelling_offers_only_the_order_that_can_still_be_cancelled(shop):
 
 
 def test_a_shopper_without_orders_is_told_so_and_asked_the_number_only(shop):
-    bob = SignedInChat(shop, verified_email="bob@example.com")
+    bob = Chat(shop, verified_email="bob@example.com")
     asked = bob.turn("where is my order?", reading("order_status"))
     assert said("no_orders_on_account", asked.reply.text, within=True)
     assert "bob@example.com" in asked.reply.text
@@ -158,7 +122,7 @@ def test_a_shopper_without_orders_is_told_so_and_asked_the_number_only(shop):
 
 
 def test_a_signed_in_shopper_who_names_the_order_is_never_asked_the_email(shop):
-    alice = SignedInChat(shop, verified_email="alice@example.com")
+    alice = Chat(shop, verified_email="alice@example.com")
     answer = alice.turn("where is NW-10234?", reading("order_status"))
     assert said("order_status", answer.reply.text)
     assert shop.listed_for == []  # the number was given: no list needed
@@ -166,7 +130,7 @@ def test_a_signed_in_shopper_who_names_the_order_is_never_asked_the_email(shop):
 
 def test_without_a_verified_email_nothing_is_listed_and_the_email_is_asked(shop):
     # A visitor's typed or remembered email is no proof: the usual questions.
-    visitor = SignedInChat(shop, verified_email="")
+    visitor = Chat(shop, verified_email="")
     asked = visitor.turn("where is my order NW-10234?", reading("order_status"))
     assert said("ask_order_email", asked.reply.text)
     assert shop.listed_for == []
