@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DataError, InterfaceError, OperationalError
 
-from chatbot import selectors, services
+from chatbot import identity, selectors, services
 from chatbot.addresses import client_address, is_exempt, limit_key
 from chatbot.models import Conversation, Customer, Message
 from recommender.services import interaction_record
@@ -351,6 +351,34 @@ class ChatConsumer(FrameConsumer):
         known = (
             await database_sync_to_async(Customer.from_token)(token) if token else None
         )
+        verification = (
+            identity.verify(frame["identity"])
+            if frame.get("identity") is not None
+            else None
+        )
+        shopper = verification.identity if verification else None
+        if verification is not None and verification.verified:
+            assert shopper is not None
+            linked = await database_sync_to_async(services.customer_identify)(
+                identity=shopper, current=known
+            )
+            if known is None or linked.pk != known.pk:
+                # The conversation this device kept was someone else's.
+                public_id = None
+            known = linked
+        elif (
+            known is not None
+            and known.external_id
+            and not resume  # an emailed link stands for its customer, as ever
+            and (shopper is None or shopper.shopper_id != known.external_id)
+        ):
+            # A signed-in shopper's device, and the page no longer signs them in
+            # (they logged out; someone else uses the computer): their history
+            # and verified email stay theirs. Only a page still signing the same
+            # shopper (with a signature too old to link anew) carries on.
+            known, public_id = None, None
+        if verification is not None and verification.error:
+            logger.info("an identity was refused: %s", verification.error)
         if known is None and public_id is None:
             # A new customer and conversation are rows: limited per address.
             await self.limit("customer", per_connection=False)
@@ -369,15 +397,19 @@ class ChatConsumer(FrameConsumer):
             # Messages are still stored and acked; live updates wait for Redis, and
             # the client's resync after its next reconnect fills the gap.
             logger.warning("no live updates for %s: Redis is away", conversation)
-        await self.send_json(
-            {
-                "type": "session",
-                # A fresh token on every use: the age counts from the last visit.
-                "token": customer.token,
-                "conversation": conversation.public_id,
-                "status": conversation.status,
-            }
-        )
+        session = {
+            "type": "session",
+            # A fresh token on every use: the age counts from the last visit.
+            "token": customer.token,
+            "conversation": conversation.public_id,
+            "status": conversation.status,
+        }
+        if verification is not None:
+            # For the shop's developer: whether the signed identity was taken.
+            session["identity"] = "refused" if verification.error else "verified"
+            if verification.error:
+                session["identity_error"] = verification.error
+        await self.send_json(session)
         await self.send_json(status)
 
     async def disconnect(self, code: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from chatbot import channel_layer, events, order_sources, selectors
@@ -28,6 +28,7 @@ from chatbot.dialogue.decision import (
 from chatbot.dialogue.lookups import live_lookups
 from chatbot.dialogue.policy import decide, late_reply
 from chatbot.dialogue.responses import say
+from chatbot.identity import Identity
 from chatbot.models import (
     CARD_NOTICE,
     Boundary,
@@ -79,6 +80,40 @@ def conversation_for_customer(
             conversation = Conversation.objects.create(customer=customer)
             events.announce(events.Event.STARTED, conversation=conversation)
     return conversation
+
+
+def customer_identify(*, identity: Identity, current: Customer | None) -> Customer:
+    """The customer a verified shopper is, with what the shop signed recorded.
+
+    The shopper's own row when they have one (another device linked it before: the
+    history follows them); else the visitor on this device (``current``), if still
+    anonymous: the conversation they started before signing in goes on as theirs;
+    else a new row. A device that was linked to another shopper never passes that
+    shopper's customer on.
+    """
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                customer = (
+                    Customer.objects.select_for_update()
+                    .filter(external_id=identity.shopper_id)
+                    .first()
+                )
+                if customer is None:
+                    anonymous = current is not None and not current.external_id
+                    customer = current if current and anonymous else Customer()
+                customer.identify(
+                    shopper_id=identity.shopper_id,
+                    email=identity.email,
+                    name=identity.name,
+                    now=timezone.now(),
+                )
+                return customer
+        except IntegrityError:
+            # Another device's first connect created the row just now: use it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def message_store(
@@ -252,6 +287,7 @@ def bot_reply(*, message_id: int) -> Message | None:
         postback=postback,
         customer_id=conversation.customer_id,
         customer_name=conversation.customer.name,
+        verified_email=conversation.customer.verified_email,
         # Set only from an identity the shop signed: safe to find orders by.
         shopper_id=conversation.customer.external_id,
         client_address=message.client_address,
@@ -538,7 +574,9 @@ def _apply(
     conversation.state = decision.state
     conversation.save(update_fields=["state", "updated"])
     if decision.followup_email:
-        Customer.objects.filter(pk=conversation.customer_id).update(
+        # A signed-in shopper's email is the one the shop signed: what they type
+        # for follow-ups stays in the conversation's state, never stands for it.
+        Customer.objects.filter(pk=conversation.customer_id, external_id="").update(
             email=decision.followup_email
         )
     if decision.handoff:

@@ -361,6 +361,16 @@ SHOP_URL = env_str("SHOP_URL", "http://localhost:8000/")
 CONVERSATION_LINK_MAX_AGE = env_int(
     "CONVERSATION_LINK_MAX_AGE", 7 * 24 * 60 * 60, minimum=60
 )
+# Verified shopper identity (docs/identity.md): the shop's server signs a logged-in
+# shopper's id, email and name with this secret; empty, no identity is trusted. A
+# signature is accepted for SHOP_IDENTITY_MAX_AGE seconds after its timestamp: long
+# enough for a shopper who opens the chat some time after the page loaded, short
+# enough that a signed page left in a cache or a shared computer's history soon
+# links no one. A device once linked carries on with its customer token.
+SHOP_IDENTITY_SECRET = env_str("SHOP_IDENTITY_SECRET")
+if SHOP_IDENTITY_SECRET and len(SHOP_IDENTITY_SECRET) < 32 and not DEBUG:
+    raise EnvError("SHOP_IDENTITY_SECRET: use at least 32 random characters")
+SHOP_IDENTITY_MAX_AGE = env_int("SHOP_IDENTITY_MAX_AGE", 60 * 60, minimum=60)
 # --- Rate limits --------------------------------------------------------------
 # What one busy shopper's connection may send in a window of this many seconds, per
 # frame type ("frames": every frame, read or not). A client address may send

@@ -3,8 +3,9 @@
 A person is named by one customer record or by an email address. An address finds
 every customer record that used it: the one whose email it is (the follow-up form
 sets that), and the ones that typed it into the chat (an order lookup from another
-device keeps it only in the message and the bot's state). Either way, records the
-shop vouched are the same shopper (one verified ``external_id``) come too.
+device keeps it only in the message and the bot's state). A shopper the shop signs
+in is one record on every device (``Customer.external_id`` is unique), and the
+orders carrying their shopper id are theirs too.
 """
 
 from __future__ import annotations
@@ -129,15 +130,6 @@ def customers_using(email: str) -> set[int]:
     return {*own, *typed, *in_state}
 
 
-def same_shopper(customer_ids: set[int]) -> set[int]:
-    """These customer records and every other one the shop vouched is the same
-    shopper (the same verified ``external_id``: one person on several devices)."""
-    external = Customer.objects.filter(pk__in=customer_ids).exclude(external_id="")
-    shoppers = external.values_list("external_id", flat=True)
-    also = Customer.objects.filter(external_id__in=list(shoppers))
-    return set(customer_ids) | set(also.values_list("pk", flat=True))
-
-
 def emails_of(customer_ids: set[int]) -> set[str]:
     """The addresses these customers gave: their own, and the one an order lookup
     in their chat verified (kept in the conversation's state). An address only
@@ -169,7 +161,7 @@ def subject_find(
         raise SubjectError("Name the person by a customer id or an email address.")
     if email:
         address = normalised_email(email)
-        customers = same_shopper(customers_using(address))
+        customers = customers_using(address)
         emails = {address} | emails_of(customers)
         return Subject(
             customer_ids=frozenset(customers),
@@ -179,7 +171,7 @@ def subject_find(
     assert customer_id is not None  # for mypy: checked above
     if not Customer.objects.filter(pk=customer_id).exists():
         raise SubjectError(f"There is no customer with id {customer_id}.")
-    customers = same_shopper({customer_id})
+    customers = {customer_id}
     return Subject(
         customer_ids=frozenset(customers),
         emails=frozenset(emails_of(customers)),

@@ -17,7 +17,6 @@ from chatbot.models import Conversation, Customer, Message, Order, ShopSettings
 from privacy.models import DataSubjectRequest
 from tests.factories import (
     ConversationFactory,
-    CustomerFactory,
     MessageFactory,
     OrderFactory,
     StaffFactory,
@@ -216,18 +215,3 @@ def test_one_customer_per_export(client, dpo, alice, charlie):
 
     assert response.status_code == 302
     assert not DataSubjectRequest.objects.exists()
-
-
-def test_two_records_of_one_shopper_are_listed_and_erased_once(client, dpo, charlie):
-    one = CustomerFactory.create(name="Ann", email="", external_id="shop-7")
-    two = CustomerFactory.create(name="Ann", email="", external_id="shop-7")
-    client.force_login(dpo)
-
-    page = get(client, ERASE, {"customer": [one.pk, two.pk]}).content.decode()
-    post(client, ERASE, {"customer": [one.pk, two.pk], "confirm": "yes"})
-
-    assert page.count("<h2>Customer #") == 1
-    assert "(2 customer records)" in page
-    assert list(Customer.objects.all()) == [charlie]
-    record = DataSubjectRequest.objects.get()
-    assert record.customers == 2

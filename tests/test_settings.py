@@ -63,6 +63,8 @@ def test_it_passes_the_deploy_checklist_with_production_values():
         ("SECURE_PROXY_SSL_HEADER", "X Proto: 1", "SECURE_PROXY_SSL_HEADER: expected"),
         ("DEMO", "sure", "DEMO: expected one of"),
         ("SECRET_KEY", "short", "SECRET_KEY: use at least 32"),
+        ("SHOP_IDENTITY_SECRET", "short", "SHOP_IDENTITY_SECRET: use at least 32"),
+        ("SHOP_IDENTITY_MAX_AGE", "10", "SHOP_IDENTITY_MAX_AGE: must be at least 60"),
         ("TORCH_THREADS", "two", "TORCH_THREADS: expected an integer"),
         ("EMAIL_URL", "smpt://mail.example", "EMAIL_URL: unknown scheme in 'smpt'"),
     ],

@@ -236,6 +236,7 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "email", "created", "last_seen"]
-    search_fields = ["name", "email"]
-    readonly_fields = ["uuid", "created", "last_seen"]
+    list_display = ["__str__", "email", "external_id", "created", "last_seen"]
+    search_fields = ["name", "email", "external_id"]
+    # Only a signed identity sets these (docs/identity.md): staff can't vouch.
+    readonly_fields = ["uuid", "external_id", "identified_at", "created", "last_seen"]

@@ -34,7 +34,11 @@ class Incoming:
     postback: Mapping[str, Any] = field(default_factory=dict)
     customer_id: int | None = None
     customer_name: str = ""
-    # The shopper's id in the shop, from an identity the shop signed
+    # What the shop signed for a signed-in shopper (chatbot.identity): their email
+    # needs no asking and their orders may be listed. Empty for anyone else: an
+    # email the customer typed is never "verified".
+    verified_email: str = ""
+    # The shopper's id in the shop, from the same signed identity
     # (Customer.external_id): their orders are found without asking the email.
     shopper_id: str = ""
     client_address: str | None = None
@@ -88,6 +92,8 @@ class Lookups:
     find_products: Callable[[Sequence[str]], list[Product]] = lambda skus: []
     # The catalog product a message names ("is the Ridge boot in stock"), if any.
     product_named: Callable[[str], Product | None] = lambda text: None
+    # (*, email, shopper_id) → a signed-in shopper's latest orders, newest first.
+    shopper_orders: Callable[..., list[Order]] = lambda **keys: []
 
 
 class OrderLookupUnavailable(Exception):

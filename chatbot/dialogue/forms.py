@@ -46,6 +46,9 @@ MAX_LOOKUPS = 2
 # wrong code counted as a failed lookup, a guesser gets a handful of tries in a
 # million per conversation, and conversations themselves slow down.
 MAX_CODES = 2
+# An order number chosen with a button is at most this long (it is looked up, and
+# must match the shopper's email, like one typed).
+MAX_CHOSEN_LENGTH = 64
 
 
 @dataclass
@@ -447,6 +450,11 @@ def fill(
     if asking == "code" and (code := CODE.search(text)):
         slots["code"] = code.group(1)
         answered = True
+    chosen = postback.get("order_number") if postback else None
+    if isinstance(chosen, str) and 0 < len(chosen) <= MAX_CHOSEN_LENGTH:
+        # A button listing a signed-in shopper's orders (``offer_orders``).
+        slots["order_number"] = chosen
+        answered = True
     found = (
         (
             "order_number",
@@ -468,12 +476,24 @@ def fill(
 
 def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
     slots = form["slots"]
+    verified = ctx.incoming.verified_email
+    if verified and "email" not in slots:
+        # The shop signed this shopper's email (chatbot.identity): never asked for.
+        slots["email"] = verified
+    # A shopper the shop vouches for is looked up by their id too; the email is
+    # asked only if that finds nothing (an order placed as a guest, say).
+    shopper = ctx.incoming.shopper_id if not form.get("shopper_missed") else ""
+    offering = (
+        (shopper or verified)
+        and slots.get("email", "") == verified  # not an email they typed instead
+        and "order_number" not in slots
+        and not form.get("offered")
+    )
+    if offering and (turn := offer_orders(form, ctx=ctx, notes=notes)) is not None:
+        return prefixed(notes, turn)
     if "order_number" not in slots:
         form["asking"] = "order_number"
         return prefixed(notes, Turn(ctx.say("ask_order_number")))
-    # A shopper the shop vouches for is looked up by their id first; the email is
-    # asked only if that finds nothing (an order placed as a guest, say).
-    shopper = ctx.incoming.shopper_id if not form.get("shopper_missed") else ""
     if not slots.get("email") and not shopper:
         form["asking"] = "email"
         return prefixed(notes, Turn(ctx.say("ask_order_email")))
@@ -536,6 +556,51 @@ def unavailable(number: str, ctx: Deciding) -> Turn:
 
 def talk_to_person_button() -> dict[str, Any]:
     return {"title": "Talk to a person", "payload": {"action": "handoff"}}
+
+
+# Which of a shopper's orders a form can act on: the others are not offered.
+FITS: dict[str, Callable[[Order], bool]] = {
+    "cancel": lambda order: order.cancellable(),
+    "return": lambda order: order.status == Order.Status.DELIVERED,
+}
+
+
+def offer_orders(
+    form: dict[str, Any], *, ctx: Deciding, notes: list[str]
+) -> Turn | None:
+    """A signed-in shopper gave no order number: take their one order that fits the
+    form, or ask which of their latest (as buttons). ``None``: go on (the number
+    is filled in, or asked for as from anyone)."""
+    form["offered"] = True  # once per form: a second time, the number is asked
+    orders = ctx.lookups.shopper_orders(
+        email=ctx.incoming.verified_email, shopper_id=ctx.incoming.shopper_id
+    )
+    fits = FITS.get(form["name"])
+    fitting = [o for o in orders if fits(o)] if fits else orders
+    # None fits (a return asked of orders not yet delivered): the form explains why
+    # for the order they choose.
+    fitting = fitting or orders
+    if not fitting:
+        notes.append(ctx.say("no_orders_on_account", email=ctx.incoming.verified_email))
+        return None
+    if len(fitting) == 1:
+        form["slots"]["order_number"] = fitting[0].number
+        return None
+    form["asking"] = "order_number"
+    buttons = [
+        {
+            "title": (
+                f"{o.number} ({o.get_status_display().lower()}, "
+                f"placed {o.placed_at:%-d %b %Y})"
+            ),
+            "payload": {"order_number": o.number},
+        }
+        for o in fitting
+    ]
+    return Turn(
+        ctx.say("ask_which_order", count=len(fitting)),
+        payload={"quick_replies": buttons},
+    )
 
 
 def prefixed(notes: list[str], turn: Turn) -> Turn:

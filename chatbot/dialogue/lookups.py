@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from chatbot import order_sources, selectors
@@ -12,13 +13,29 @@ from chatbot.dialogue import limits
 from chatbot.dialogue.decision import CodeCheck, Lookups
 from chatbot.dialogue.knowledge import Answers
 from chatbot.dialogue.responses import say
-from chatbot.models import OrderActionCode, current_shop
+from chatbot.models import Order, OrderActionCode, current_shop
 from recommender import search
 from recommender.models import Interaction
 from recommender.serving import recommend_for
 
 VIEWING_WINDOW = timedelta(minutes=30)
 CART_WINDOW = timedelta(days=1)
+
+
+# A signed-in shopper is offered at most this many of their orders to choose from.
+SHOPPER_ORDERS_SHOWN = 5
+
+
+def shopper_orders(*, email: str, shopper_id: str) -> list[Order]:
+    """A signed-in shopper's latest orders, newest first: those placed with the
+    email the shop signed for them, or carrying their shopper id."""
+    mine = Q(pk__in=[])  # nobody signed in: no orders
+    if email:
+        mine |= Q(email__iexact=email)
+    if shopper_id:
+        mine |= Q(shopper_id=shopper_id)
+    latest = Order.objects.filter(mine).order_by("-placed_at")
+    return list(latest[:SHOPPER_ORDERS_SHOWN])
 
 
 def check_code(*, order_id: int, action: str, code: str) -> CodeCheck:
@@ -80,4 +97,5 @@ def live_lookups(*, conversation_id: int | None = None) -> Lookups:
         find_passage=answers.find_passage,
         find_products=search.products_by_sku,
         product_named=search.product_named,
+        shopper_orders=shopper_orders,
     )

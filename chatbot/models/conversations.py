@@ -24,7 +24,8 @@ def new_public_id() -> str:
 
 
 class Customer(models.Model):
-    """An anonymous shop visitor, known by the signed token the widget keeps."""
+    """A shop visitor, known by the signed token the widget keeps; a shopper the
+    shop signed in for (``identify``) also by their id in the shop."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, blank=True)
@@ -45,8 +46,41 @@ class Customer(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        constraints = [
+            # One customer per shopper: every device the shopper signs in on finds
+            # the same row (two first connects at once can't make two).
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="chatbot_customer_external_id_unique",
+            )
+        ]
+
     def __str__(self) -> str:
         return self.name or self.email or f"Visitor {str(self.uuid)[:8]}"
+
+    @property
+    def verified_email(self) -> str:
+        """The email the shop signed for this shopper; empty for anyone else (an
+        email a visitor typed proves nothing)."""
+        if self.external_id and self.identified_at is not None:
+            return self.email
+        return ""
+
+    def identify(
+        self, *, shopper_id: str, email: str, name: str, now: datetime
+    ) -> None:
+        """Record what the shop vouched for now, and save it.
+
+        The email is replaced even by an empty one: only what the shop signed may
+        stand as this shopper's verified email.
+        """
+        self.external_id = shopper_id
+        self.email = email
+        self.name = name or self.name
+        self.identified_at = now
+        self.save()
 
     @property
     def token(self) -> str:

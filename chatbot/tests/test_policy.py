@@ -262,11 +262,18 @@ class Chat:
     """One conversation: each turn decides with the state the last one left."""
 
     def __init__(
-        self, shop: Shop, *, name: str = "", client: str | None = "203.0.113.7"
+        self,
+        shop: Shop,
+        *,
+        name: str = "",
+        client: str | None = "203.0.113.7",
+        verified_email: str = "",
     ) -> None:
         self.shop = shop
         self.name = name
         self.client = client
+        # A shopper the shop signed in (chatbot.identity): their email is known.
+        self.verified_email = verified_email
         self.state: dict[str, Any] = {}
         self.decisions: list[Decision] = []
 
@@ -283,6 +290,7 @@ class Chat:
                 postback=postback or {},
                 customer_id=1,
                 customer_name=self.name,
+                verified_email=self.verified_email,
                 client_address=self.client,
             ),
             classification,

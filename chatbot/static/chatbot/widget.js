@@ -3,6 +3,9 @@
  *
  *   <script src="https://SERVER/static/chatbot/widget.js" data-shop="Demo Shop" async></script>
  *
+ * A shop that signs its logged-in shoppers adds data-shopper-id, -email, -name,
+ * -timestamp and -signature to that tag (docs/identity.md, `manage.py sign_identity`).
+ *
  * The websocket protocol it speaks is documented in docs/protocol.md.
  *
  * Delivery contract ("nothing lost"): every customer message and postback is kept in
@@ -143,6 +146,23 @@
       color,
       greeting: ds.greeting === undefined ? "Hi! How can we help?" : ds.greeting.trim(),
       position: ds.position === "left" ? "left" : "right",
+      identity: readIdentity(ds),
+    };
+  }
+
+  /**
+   * A logged-in shopper, as the shop's server signed them (docs/identity.md):
+   * data-shopper-id, -email, -name, -timestamp and -signature on the script tag.
+   * Sent with every hello; the server checks the signature, the widget trusts none.
+   */
+  function readIdentity(ds) {
+    if (!ds.shopperId || !ds.shopperTimestamp || !ds.shopperSignature) return null;
+    return {
+      id: ds.shopperId,
+      email: ds.shopperEmail || "",
+      name: ds.shopperName || "",
+      timestamp: ds.shopperTimestamp,
+      signature: ds.shopperSignature,
     };
   }
 
@@ -762,7 +782,10 @@
     }
 
     function helloFrame() {
-      return resume ? { type: "hello", token, conversation, resume } : { type: "hello", token, conversation };
+      const frame = { type: "hello", token, conversation };
+      if (resume) frame.resume = resume;
+      if (config.identity) frame.identity = config.identity;
+      return frame;
     }
 
     function connect() {
