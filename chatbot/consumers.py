@@ -6,6 +6,7 @@ answers with ``ack`` / ``error`` frames and relays group events to the socket.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -26,6 +27,7 @@ from django.db import DataError, InterfaceError, OperationalError
 from chatbot import selectors, services
 from chatbot.addresses import client_address, is_exempt, limit_key
 from chatbot.models import Conversation, Customer, Message
+from chatbot.dialogue.policy import talk_to_person_button
 from recommender.services import interaction_record
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,17 @@ UNAVAILABLE_RETRY_AFTER = 5
 _local_windows: dict[str, tuple[float, int]] = {}
 # A connection over its connect limit is told `throttled`, then closed with this.
 THROTTLED_CLOSE_CODE = 4429
+# While a reply is owed, this socket shows "Bot is typing…" from this many seconds
+# after the ack (a reply sooner needs none), again every few seconds (the widget
+# shows each for 5 s), and stops watching after the last figure: by then the
+# outbox has told the customer the reply is late.
+TYPING_AFTER_SECONDS = 1.0
+TYPING_EVERY_SECONDS = 4.0
+WATCH_AT_MOST_SECONDS = 600.0
+BUSY_TEXT = (
+    "We're busier than usual right now, so my answer is taking a little longer. "
+    "It's on its way — or you can ask for a person instead."
+)
 
 
 def local_count(
@@ -315,10 +328,16 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
 class ChatConsumer(FrameConsumer):
     customer: Customer
     conversation: Conversation
+    # Reply watches: the seq of each customer message the bot still owes a reply
+    # on this socket → the task showing typing and, past the limit, "busy".
+    watches: dict[int, asyncio.Task[None]]
+    # The highest seq of a bot, agent or system message this socket has shown.
+    answered_seq: int
 
     async def connect(self) -> None:
         # The session opens with the client's first frame, ``hello``: the token
         # travels inside the socket, never in the URL that servers and proxies log.
+        self.watches, self.answered_seq = {}, 0
         await self.accept()
 
     async def run(
@@ -381,6 +400,7 @@ class ChatConsumer(FrameConsumer):
         await self.send_json(status)
 
     async def disconnect(self, code: int) -> None:
+        self.stop_watching()
         if hasattr(self, "conversation"):
             with contextlib.suppress(*REDIS_ERRORS):  # a membership Redis lost anyway
                 await self.channel_layer.group_discard(
@@ -438,7 +458,22 @@ class ChatConsumer(FrameConsumer):
         self, *, client_msg_id: str, text: str, payload: dict[str, Any] | None = None
     ) -> None:
         await self.throttle()
-        message, _ = await database_sync_to_async(services.message_store)(
+        message, owed = await self._store(
+            client_msg_id=client_msg_id, text=text, payload=payload
+        )
+        # message_store has returned, so the message is committed: now it may be acked.
+        await self.send_json(
+            {"type": "ack", "client_msg_id": client_msg_id, "seq": message.seq}
+        )
+        if owed:
+            self.watch_reply(seq=message.seq, client_msg_id=client_msg_id)
+
+    @database_sync_to_async
+    def _store(
+        self, *, client_msg_id: str, text: str, payload: dict[str, Any] | None
+    ) -> tuple[Message, bool]:
+        """Store the customer's message; whether the bot now owes it a reply."""
+        message, created = services.message_store(
             conversation_id=self.conversation.pk,
             sender=Message.Sender.CUSTOMER,
             text=text,
@@ -447,10 +482,64 @@ class ChatConsumer(FrameConsumer):
             # Order lookups are limited per address (chatbot.dialogue.limits).
             client_address=self.address,
         )
-        # message_store has returned, so the message is committed: now it may be acked.
-        await self.send_json(
-            {"type": "ack", "client_msg_id": client_msg_id, "seq": message.seq}
-        )
+        # message_store created the outbox row through the message, which caches
+        # it: no query to learn whether a reply is owed.
+        return message, created and Message.pending_reply.is_cached(message)
+
+    # --- the wait for a reply ---------------------------------------------------
+
+    def watch_reply(self, *, seq: int, client_msg_id: str) -> None:
+        """Keep the customer company while the reply to ``seq`` is on its way.
+
+        All in this process, with no database or broker work: under a burst the
+        reply waits in the workers' queue, and the customer sees the assistant
+        typing, then, past ``REPLY_BUSY_AFTER_SECONDS``, an honest ``busy`` frame
+        with the option of a person. The reply itself is still owed exactly once
+        by the outbox (``PendingReply``); nothing here stores anything.
+        """
+        if seq not in self.watches:
+            self.watches[seq] = asyncio.create_task(
+                self._watch(seq=seq, client_msg_id=client_msg_id)
+            )
+
+    async def _watch(self, *, seq: int, client_msg_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        busy_at = started + float(settings.REPLY_BUSY_AFTER_SECONDS)
+        typing_at = started + TYPING_AFTER_SECONDS
+        try:
+            while self.answered_seq < seq:
+                now = loop.time()
+                if now - started >= WATCH_AT_MOST_SECONDS:
+                    return
+                if now >= busy_at:
+                    busy_at = math.inf
+                    await self.send_json(
+                        {
+                            "type": "busy",
+                            "client_msg_id": client_msg_id,
+                            "text": BUSY_TEXT,
+                            "quick_replies": [talk_to_person_button()],
+                        }
+                    )
+                if now >= typing_at:
+                    typing_at = now + TYPING_EVERY_SECONDS
+                    await self.send_json({"type": "typing", "sender": "bot"})
+                await asyncio.sleep(max(0.05, min(typing_at, busy_at) - loop.time()))
+        finally:
+            self.watches.pop(seq, None)
+
+    def replied(self, seq: int) -> None:
+        """A bot, agent or system message ``seq`` was shown: the messages before it
+        have their answer (or a person has the conversation)."""
+        self.answered_seq = max(self.answered_seq, seq)
+        for watched in [s for s in self.watches if s < seq]:
+            self.watches.pop(watched).cancel()
+
+    def stop_watching(self) -> None:
+        for task in self.watches.values():
+            task.cancel()
+        self.watches.clear()
 
     async def throttle(self) -> None:
         """A fixed window per customer; over the limit, say when to retry.
@@ -537,9 +626,14 @@ class ChatConsumer(FrameConsumer):
     # --- group events → client ----------------------------------------------------
 
     async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["message"])
+        message = event["message"]
+        if message.get("sender") != Message.Sender.CUSTOMER:
+            self.replied(int(message["seq"]))
+        await self.send_json(message)
 
     async def chat_status(self, event: dict[str, Any]) -> None:
+        if event["status"].get("status") != Conversation.Status.BOT:
+            self.stop_watching()  # a person answers now, or nobody: no bot reply
         await self.send_json(event["status"])
 
     async def chat_typing(self, event: dict[str, Any]) -> None:

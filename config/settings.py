@@ -186,6 +186,13 @@ WORKER_TORCH_THREADS = env_int(
     minimum=1,
 )
 CELERY_WORKER_CONCURRENCY = WORKER_CONCURRENCY
+# Added to each worker process's nice value when it starts (0 to 19): the web
+# server keeps its share of the CPU while the bot is saturated, so acks stay prompt
+# and the bot's work waits in the queue instead (README, "Performance"). Where the
+# web server has cores of its own (containers with CPU limits), 0 changes nothing.
+WORKER_NICENESS = env_int("WORKER_NICENESS", 10, minimum=0)
+if WORKER_NICENESS > 19:
+    raise EnvError("WORKER_NICENESS: 0 to 19")
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 300.0
 # The bare baseline of `manage.py bench_chat`: a websocket at /ws/echo/ that echoes
 # each message with no database and no bot work. Off unless a benchmark asks.
@@ -338,6 +345,10 @@ LOGGING = {
 REPLY_SWEEP_AFTER_SECONDS = env_int("REPLY_SWEEP_AFTER_SECONDS", 10, minimum=1)
 REPLY_SWEEP_EVERY_SECONDS = env_int("REPLY_SWEEP_EVERY_SECONDS", 5, minimum=1)
 REPLY_MAX_ATTEMPTS = env_int("REPLY_MAX_ATTEMPTS", 5, minimum=1)
+# A customer whose reply takes longer than this (the bot is saturated: the reply
+# waits in the queue) gets a "busy" frame saying so, with the option of a person;
+# until then, and after, the widget shows the assistant typing.
+REPLY_BUSY_AFTER_SECONDS = env_int("REPLY_BUSY_AFTER_SECONDS", 8, minimum=1)
 CHAT_THROTTLE = (
     env_int("CHAT_THROTTLE_MESSAGES", 10, minimum=1),
     env_int("CHAT_THROTTLE_SECONDS", 10, minimum=1),
