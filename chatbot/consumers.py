@@ -26,8 +26,8 @@ from django.db import DataError, InterfaceError, OperationalError
 
 from chatbot import selectors, services
 from chatbot.addresses import client_address, is_exempt, limit_key
-from chatbot.models import Conversation, Customer, Message
 from chatbot.dialogue.policy import talk_to_person_button
+from chatbot.models import Conversation, Customer, Message
 from recommender.services import interaction_record
 
 logger = logging.getLogger(__name__)

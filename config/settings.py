@@ -345,6 +345,12 @@ LOGGING = {
 REPLY_SWEEP_AFTER_SECONDS = env_int("REPLY_SWEEP_AFTER_SECONDS", 10, minimum=1)
 REPLY_SWEEP_EVERY_SECONDS = env_int("REPLY_SWEEP_EVERY_SECONDS", 5, minimum=1)
 REPLY_MAX_ATTEMPTS = env_int("REPLY_MAX_ATTEMPTS", 5, minimum=1)
+# Micro-batching: a reply task also answers up to this many - 1 other waiting
+# messages (the oldest first), reading all of them in one batched forward pass; 1
+# turns it off. Each is claimed for REPLY_BATCH_LEASE_SECONDS: a worker that dies
+# mid-batch delays those replies by at most that (the sweep then enqueues them).
+REPLY_BATCH_SIZE = env_int("REPLY_BATCH_SIZE", 16, minimum=1)
+REPLY_BATCH_LEASE_SECONDS = env_int("REPLY_BATCH_LEASE_SECONDS", 10, minimum=1)
 # A customer whose reply takes longer than this (the bot is saturated: the reply
 # waits in the queue) gets a "busy" frame saying so, with the option of a person;
 # until then, and after, the widget shows the assistant typing.
