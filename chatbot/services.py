@@ -248,7 +248,9 @@ def bot_replies(*, message_id: int, size: int) -> Message | None:
     # or a batch took it), or in another worker's batch right now (if that worker
     # dies, the lease runs out and the sweep enqueues it again). This task still
     # takes whatever else is waiting.
-    messages = [m for m in (_owed_message(pk) for pk in claimed) if m is not None]
+    # Oldest first: two messages of one conversation are answered in their order.
+    owed = (_owed_message(pk) for pk in sorted(claimed))
+    messages = [m for m in owed if m is not None]
     if not messages:
         return None
     try:
