@@ -22,6 +22,7 @@ from chatbot.services import reply_id
 from tests.live import (
     Process,
     child_env,
+    receive_until,
     start_web,
     web_process,
     worker_process,
@@ -106,10 +107,12 @@ async def test_a_saturated_bot_acks_shows_typing_then_busy_and_answers_once(
     crowd = await asyncio.gather(*(shopper(port, n) for n in range(SHOPPERS)))
 
     # No worker yet: the replies wait in the queue, the web server does not.
-    waiting = await asyncio.gather(*(frames_for(ws, 3.5) for ws, _ in crowd))
+    waiting = await asyncio.gather(
+        *(receive_until(ws, lambda f: f["type"] == "busy") for ws, _ in crowd)
+    )
     for frames, (_, client_msg_id) in zip(waiting, crowd, strict=True):
         seen = kinds(frames)
-        assert seen[0] == "ack" and frames[0]["client_msg_id"] == client_msg_id
+        assert seen[0] == "ack" and frames[0]["client_msg_id"] == client_msg_id, seen
         assert "typing:bot" in seen
         busy = [f for f in frames if f["type"] == "busy"]
         assert len(busy) == 1 and busy[0]["client_msg_id"] == client_msg_id
