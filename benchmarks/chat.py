@@ -88,6 +88,7 @@ class Tally:
     reply_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     handed_over: int = 0
+    busy: int = 0  # "busy" frames: replies later than REPLY_BUSY_AFTER_SECONDS
     client_msg_ids: list[str] = field(default_factory=list)
     first_send: float | None = None
     last_reply: float | None = None
@@ -169,6 +170,8 @@ async def _one_message(ws: Any, tally: Tally, text: str, load: Load, tag: str) -
                 tally.replied += 1
                 tally.reply_ms.append((now - started) * 1000)
                 tally.last_reply = now
+        elif kind == "busy" and frame.get("client_msg_id") == client_msg_id:
+            tally.busy += 1
         elif kind == "error":
             tally.errors[str(frame.get("code", "error"))] += 1
             if frame.get("client_msg_id") == client_msg_id:
@@ -312,6 +315,7 @@ def run_phase(
         "errors": sum(tally.errors.values()),
         "error_kinds": dict(tally.errors),
         "handed_over": tally.handed_over,
+        "told_busy": tally.busy,
         "ack_ms": percentiles(tally.ack_ms),
         "reply_ms": percentiles(tally.reply_ms),
         "replies_per_s": round(tally.replied / span, 2) if span > 0 else 0.0,
