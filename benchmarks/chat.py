@@ -400,6 +400,82 @@ def ramp(
     return {"max_customers_p95_under_2s": good, "first_failing": bad, "phases": phases}
 
 
+def rss_bytes(pid: int | None) -> int | None:
+    """The resident memory of process ``pid`` (``None``: not ours to measure)."""
+    import psutil
+
+    if pid is None:
+        return None
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return None
+
+
+async def _hold_idle(
+    url: str, *, connections: int, web_pid: int | None, settle: float
+) -> dict[str, Any]:
+    address, origin = ws_url(url, "ws/chat")
+    load = Load(customers=1, seconds=1.0)
+    before = rss_bytes(web_pid)
+    # Opened a few dozen at a time, as visitors arrive, not in one SYN flood.
+    gate = asyncio.Semaphore(50)
+
+    async def one() -> Any:
+        async with gate:
+            return await _open(address, origin, load)
+
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(one() for _ in range(connections)), return_exceptions=True
+    )
+    opened_s = time.perf_counter() - started
+    sockets = [r for r in results if not isinstance(r, BaseException)]
+    failures = Counter(
+        type(r).__name__ for r in results if isinstance(r, BaseException)
+    )
+    await asyncio.sleep(settle)  # idle: nobody writes
+    after = rss_bytes(web_pid)
+
+    async def alive(ws: Any) -> bool:
+        try:
+            await asyncio.wait_for(await ws.ping(), load.connect_timeout)
+            return True
+        except Exception:
+            return False
+
+    answering = sum(await asyncio.gather(*(alive(ws) for ws in sockets)))
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    per = (
+        round((after - before) / len(sockets) / 1024, 1)
+        if before is not None and after is not None and sockets
+        else None
+    )
+    return {
+        "connections": connections,
+        "opened": len(sockets),
+        "open_errors": dict(failures),
+        "still_open_after_idle": answering,
+        "idle_s": settle,
+        "open_all_s": round(opened_s, 2),
+        "web_rss_before_mb": round(before / 2**20, 1) if before else None,
+        "web_rss_after_mb": round(after / 2**20, 1) if after else None,
+        "memory_per_connection_kb": per,
+    }
+
+
+def hold_idle(
+    url: str, *, connections: int, web_pid: int | None, settle: float = 10.0
+) -> dict[str, Any]:
+    """Open ``connections`` chat sockets (each says ``hello``: a customer and a
+    conversation, a group membership), leave them idle, and report how many the
+    server holds and its memory per connection (only for a server this run
+    started: ``web_pid``)."""
+    return asyncio.run(
+        _hold_idle(url, connections=connections, web_pid=web_pid, settle=settle)
+    )
+
+
 # --- the stack this run starts -------------------------------------------------
 
 
@@ -479,6 +555,7 @@ def run(
     log_dir: Path,
     seed: int = 0,
     echo: bool = True,
+    idle: int | None = None,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> dict[str, Any]:
     """The whole benchmark: start the stack (or attach to ``url``), warm up, then
@@ -495,6 +572,7 @@ def run(
         log_dir: where a started stack logs.
         seed: the customers' questions and timing.
         echo: measure the echo baseline too.
+        idle: hold this many idle connections instead of the phases.
         progress: one line per phase.
 
     Returns:
@@ -502,10 +580,21 @@ def run(
     """
     with contextlib.ExitStack() as stack:
         stack_cpu: Callable[[], float] | None = None
+        web_pid: int | None = None
         if url is None:
             progress("starting the stack (PostgreSQL, Redis, web, worker, beat)…")
             local = stack.enter_context(local_stack(log_dir=log_dir))
             url, stack_cpu = local.url, local.cpu_seconds
+            web_pid = local.processes["web"].pid
+        if idle is not None:
+            progress(f"holding {idle} idle connections on {url}…")
+            held = hold_idle(url, connections=idle, web_pid=web_pid)
+            progress(
+                f"held {held['opened']}/{idle}, {held['still_open_after_idle']} still "
+                f"open after {held['idle_s']} s idle, "
+                f"{held['memory_per_connection_kb']} KiB per connection"
+            )
+            return {"url": url, "idle": held, "cpu_count": os.cpu_count()}
         progress(f"warming up on {url}…")
         warm = warm_up(url, timeout=max(reply_timeout, 300.0))
 
