@@ -526,6 +526,10 @@ class ChatConsumer(FrameConsumer):
                     typing_at = now + TYPING_EVERY_SECONDS
                     await self.send_json({"type": "typing", "sender": "bot"})
                 await asyncio.sleep(max(0.05, min(typing_at, busy_at) - loop.time()))
+        except Exception:
+            # The customer left (the server raises its own "disconnected" error):
+            # the watch was a courtesy; the reply stays owed all the same.
+            logger.debug("stopped watching the reply to seq %s", seq, exc_info=True)
         finally:
             self.watches.pop(seq, None)
 
