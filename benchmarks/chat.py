@@ -278,6 +278,7 @@ def run_phase(
     seed: int = 0,
     count_stored: bool = True,
     stack_cpu: Callable[[], float] | None = None,
+    drain_timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Drive ``load.customers`` customers on ``path`` for ``load.seconds``.
 
@@ -288,6 +289,7 @@ def run_phase(
         seed: the customers' questions and timing.
         count_stored: look the sent messages up in the database (the chat only).
         stack_cpu: the CPU seconds the stack's processes have used so far.
+        drain_timeout: how long to wait, after the load, for the last reply owed.
 
     Returns:
         The phase's figures.
@@ -332,7 +334,29 @@ def run_phase(
             replies_stored=replies_stored,
             lost=tally.sent - stored,
         )
+        # Every stored message is owed one reply: how long until the last one is
+        # stored once the load stopped (a collapsed stack took minutes), and
+        # whether every message then has its reply.
+        drained = drain(timeout=drain_timeout)
+        _, replies_after = stored_counts(tally.client_msg_ids)
+        figures.update(
+            drained_after_s=drained,
+            replies_stored_after_drain=replies_after,
+        )
     return figures
+
+
+def drain(*, timeout: float) -> float | None:
+    """Seconds until the bot owes no reply (``None``: still owing after
+    ``timeout``)."""
+    from chatbot.models import PendingReply
+
+    started = time.perf_counter()
+    while PendingReply.objects.exists():
+        if time.perf_counter() - started > timeout:
+            return None
+        time.sleep(0.5)
+    return round(time.perf_counter() - started, 2)
 
 
 def warm_up(url: str, *, timeout: float = 300.0) -> float:
@@ -597,6 +621,9 @@ def run(
             return {"url": url, "idle": held, "cpu_count": os.cpu_count()}
         progress(f"warming up on {url}…")
         warm = warm_up(url, timeout=max(reply_timeout, 300.0))
+        # Replies owed from before this run (an earlier run's backlog) would be
+        # answered during this one's phases: they go first.
+        drain(timeout=300.0)
 
         def measure(path: str, n: int) -> dict[str, Any]:
             load = Load(

@@ -26,6 +26,7 @@ from django.db import DataError, InterfaceError, OperationalError
 
 from chatbot import selectors, services
 from chatbot.addresses import client_address, is_exempt, limit_key
+from chatbot.db_threads import database_call
 from chatbot.dialogue.policy import talk_to_person_button
 from chatbot.models import Conversation, Customer, Message
 from recommender.services import interaction_record
@@ -367,13 +368,13 @@ class ChatConsumer(FrameConsumer):
                 await self.close(code=NOT_FOUND_CLOSE_CODE)
                 return
             token, public_id = linked.customer.token, linked.public_id
-        known = (
-            await database_sync_to_async(Customer.from_token)(token) if token else None
-        )
+        known = await database_call(Customer.from_token, token) if token else None
         if known is None and public_id is None:
             # A new customer and conversation are rows: limited per address.
             await self.limit("customer", per_connection=False)
-        customer, conversation, status = await self._open(known, public_id)
+        customer, conversation, status = await database_call(
+            self._open, known, public_id
+        )
         if conversation is None:
             # Not theirs or not there: one answer for both, so ids can't be probed.
             await self.send_error("conversation_not_found", "No such conversation")
@@ -407,7 +408,6 @@ class ChatConsumer(FrameConsumer):
                     self.conversation.group_name, self.channel_name
                 )
 
-    @database_sync_to_async
     def _open(
         self, customer: Customer | None, public_id: str | None
     ) -> tuple[Customer, Conversation | None, dict[str, Any]]:
@@ -458,8 +458,8 @@ class ChatConsumer(FrameConsumer):
         self, *, client_msg_id: str, text: str, payload: dict[str, Any] | None = None
     ) -> None:
         await self.throttle()
-        message, owed = await self._store(
-            client_msg_id=client_msg_id, text=text, payload=payload
+        message, owed = await database_call(
+            self._store, client_msg_id=client_msg_id, text=text, payload=payload
         )
         # message_store has returned, so the message is committed: now it may be acked.
         await self.send_json(
@@ -468,7 +468,6 @@ class ChatConsumer(FrameConsumer):
         if owed:
             self.watch_reply(seq=message.seq, client_msg_id=client_msg_id)
 
-    @database_sync_to_async
     def _store(
         self, *, client_msg_id: str, text: str, payload: dict[str, Any] | None
     ) -> tuple[Message, bool]:
@@ -571,7 +570,7 @@ class ChatConsumer(FrameConsumer):
         if not isinstance(since, int) or isinstance(since, bool) or since < 0:
             raise FrameError("invalid_field", "'since_seq' must be a whole number ≥ 0")
         page = settings.RESYNC_PAGE_SIZE
-        frames = await self.messages_since(since, limit=page + 1)
+        frames = await database_call(self.messages_since, since, limit=page + 1)
         for message_frame in frames[:page]:
             await self.send_json(message_frame)
         if len(frames) > page:
@@ -581,7 +580,6 @@ class ChatConsumer(FrameConsumer):
                 {"type": "resync_more", "since_seq": frames[page - 1]["seq"]}
             )
 
-    @database_sync_to_async
     def messages_since(self, since: int, *, limit: int) -> list[dict[str, Any]]:
         messages = self.conversation.messages.filter(seq__gt=since).order_by("seq")
         return [message.as_frame() for message in messages[:limit]]

@@ -129,11 +129,20 @@ if DATABASE_URL is None or REDIS_URL is None:
         "process needs them set"
     )
 
+# Seconds a process keeps a database connection open between requests (0: one per
+# request). The web server's sockets reuse theirs (chatbot/db_threads.py): opening
+# one per stored message was most of an ack under load. Health checks replace a
+# connection PostgreSQL dropped (a restart) before it is used.
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
     )
 }
+# Threads of a web process that run its sockets' database calls side by side
+# (Channels runs them all on one); each holds a connection.
+WEB_DB_THREADS = env_int("WEB_DB_THREADS", 4, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CHANNEL_LAYERS = {
