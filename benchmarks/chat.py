@@ -620,10 +620,10 @@ def run(
             )
             return {"url": url, "idle": held, "cpu_count": os.cpu_count()}
         progress(f"warming up on {url}…")
-        warm = warm_up(url, timeout=max(reply_timeout, 300.0))
         # Replies owed from before this run (an earlier run's backlog) would be
         # answered during this one's phases: they go first.
         drain(timeout=300.0)
+        warm = warm_up(url, timeout=max(reply_timeout, 300.0))
 
         def measure(path: str, n: int) -> dict[str, Any]:
             load = Load(
