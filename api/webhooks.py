@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from api.models import WebhookDelivery, WebhookSubscription
 from chatbot.events import Event, conversation_event
-from chatbot.models import Conversation, Message
+from chatbot.models import Boundary, Conversation, Message, ShopSettings
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def event_payload(
 
     No email, name or address of the customer: the shop reads those through the API
     (``conversations:read``) if it needs them. The customer is named by their id.
+    What the customer wrote is redacted as every export is (``Boundary.EXPORT``).
     """
     body: dict[str, Any] = {
         "conversation": {
@@ -88,13 +89,13 @@ def event_payload(
     if event in (Event.TAKEN, Event.RESOLVED):
         body["agent"] = _agent(conversation)
     if event == Event.CSAT_RECEIVED:
-        body["csat"] = {"score": data["score"], "comment": data["comment"]}
+        body["csat"] = {"score": data["score"], "comment": _kept(data["comment"])}
     if event == Event.MESSAGE_STORED:
         message: Message = data["message"]
         body["message"] = {
             "seq": message.seq,
             "sender": message.sender,
-            "text": message.text,
+            "text": _kept(message.text),
             "created": message.created.isoformat(),
         }
     return {
@@ -103,6 +104,10 @@ def event_payload(
         "created": timezone.now().isoformat(),
         "data": body,
     }
+
+
+def _kept(text: str) -> str:
+    return ShopSettings.load().redact(text, boundary=Boundary.EXPORT).text
 
 
 def _agent(conversation: Conversation) -> dict[str, Any] | None:

@@ -462,9 +462,16 @@ class ChatConsumer(FrameConsumer):
             self._store, client_msg_id=client_msg_id, text=text, payload=payload
         )
         # message_store has returned, so the message is committed: now it may be acked.
-        await self.send_json(
-            {"type": "ack", "client_msg_id": client_msg_id, "seq": message.seq}
-        )
+        ack: dict[str, Any] = {
+            "type": "ack",
+            "client_msg_id": client_msg_id,
+            "seq": message.seq,
+        }
+        if message.text != text:
+            # Stored masked (a card number): the customer sees what was kept, and why.
+            ack["text"] = message.text
+            ack["notice"] = message.payload.get("notice", "")
+        await self.send_json(ack)
         if owed:
             self.watch_reply(seq=message.seq, client_msg_id=client_msg_id)
 

@@ -28,6 +28,8 @@ from chatbot.dialogue.decision import (
 from chatbot.dialogue.lookups import live_lookups
 from chatbot.dialogue.policy import decide, late_reply
 from chatbot.models import (
+    CARD_NOTICE,
+    Boundary,
     Conversation,
     Customer,
     Message,
@@ -39,6 +41,7 @@ from chatbot.models import (
 from classifier.models import Intent
 from classifier.serving import Classification, classify_many
 from ml.models import ModelVersion
+from ml.redaction import Kind, redact, redact_json
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +92,23 @@ def message_store(
 ) -> tuple[Message, bool]:
     """Store a message with the conversation's next seq; idempotent by client_msg_id.
 
+    A customer's card number is masked before the row is written when the shop
+    says so (the message then carries a notice why); the bot's text never holds one.
+
     Returns:
         ``(message, created)``; ``created`` is False when ``client_msg_id`` was
         already stored, and then nothing is written or broadcast again.
     """
+    if sender == Message.Sender.CUSTOMER:
+        kept = ShopSettings.load().redact(text, boundary=Boundary.STORE)
+        if kept.changed:
+            text = kept.text
+            payload = {**(payload or {}), "notice": CARD_NOTICE}
+    elif sender == Message.Sender.BOT:
+        # The bot quotes customers (a clarification, the other request of two):
+        # whatever it quotes, it never says a card number back.
+        text = redact(text, kinds={Kind.CARD}).text
+        payload = redact_json(payload, kinds={Kind.CARD})
     with transaction.atomic():
         # The row lock serialises writers of one conversation: seqs come out
         # strictly increasing with no gaps, and a duplicate is seen reliably.

@@ -176,6 +176,8 @@ CELERY_TASK_ROUTES = {
     "*.embed_*": {"queue": "embeddings"},
     "*.sweep_embeddings": {"queue": "embeddings"},
     "api.tasks.*": {"queue": "webhooks"},
+    # Nightly batch work, with the other nightly jobs: never beside chat replies.
+    "privacy.tasks.*": {"queue": "training"},
 }
 # The periodic tasks are rows (django-celery-beat), created once by
 # `manage.py setup_schedule` (run after every migrate) and then the operators'
@@ -238,6 +240,9 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 # Where backup/restore find pg_dump, pg_restore and psql (of the server's major
 # version or newer); empty: the embedded PostgreSQL's, else those on PATH.
 PG_BIN_DIR = env_str("PG_BIN_DIR")
+# The nightly purge of expired data (how long is kept: the shop settings) deletes
+# this many rows per transaction, so that it never holds a table for long.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
 
 # --- Email --------------------------------------------------------------------
 # The one-time codes that confirm an order change go to the order's address.

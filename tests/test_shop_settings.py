@@ -80,6 +80,13 @@ def change_form(**changes: Any) -> dict[str, Any]:
         "opening_hours": '{"mon": "09:00-17:00"}',
         "return_window_days": "30",
         "free_shipping_threshold": "50",
+        "retention_conversations_days": "365",
+        "retention_tracking_days": "90",
+        "retention_webhook_deliveries_days": "30",
+        "retention_codes_days": "7",
+        "retention_rate_limit_days": "30",
+        "retention_anonymous_customers_days": "90",
+        "retention_access_log_days": "365",
     }
     return {**form, **changes}
 
@@ -116,6 +123,8 @@ def test_it_saves_what_staff_change_in_the_admin(client, superbob):
         ("opening_hours", '{"monday": "09:00-17:00"}', "is not one of"),
         ("opening_hours", '{"mon": "17:00-09:00"}', "closes before it opens"),
         ("opening_hours", '{"mon": "9am to 5pm"}', "is not a range like"),
+        ("retention_conversations_days", "0", "greater than or equal to 1"),
+        ("retention_tracking_days", "-5", "greater than or equal to"),
     ],
 )
 def test_it_refuses_bad_settings_with_a_clear_error_and_changes_nothing(

@@ -17,12 +17,14 @@ from chatbot.models.orders import (
     OrderItem,
     ReturnRequest,
 )
-from chatbot.models.shop import ShopSettings, current_shop
+from chatbot.models.shop import CARD_NOTICE, Boundary, ShopSettings, current_shop
 
 __all__ = [
+    "CARD_NOTICE",
     "TOKEN_SALT",
     "AgentPresence",
     "Article",
+    "Boundary",
     "CannedResponse",
     "Conversation",
     "ConversationNote",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
@@ -47,6 +49,20 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def replace_items(self, items: Sequence[Mapping[str, Any]]) -> bool:
+        """Make the order's lines exactly ``items`` (sku, name, quantity, price);
+        False when they already were, so a re-sent order changes nothing."""
+
+        def key(item: Mapping[str, Any]) -> tuple[object, ...]:
+            return (item["sku"], item["name"], item["quantity"], Decimal(item["price"]))
+
+        current = self.items.order_by("pk").values("sku", "name", "quantity", "price")
+        if [key(item) for item in items] == [key(item) for item in current]:
+            return False
+        self.items.all().delete()
+        OrderItem.objects.bulk_create(OrderItem(order=self, **item) for item in items)
+        return True
 
     def cancellable(self) -> bool:
         return self.status in (self.Status.PLACED, self.Status.PROCESSING)

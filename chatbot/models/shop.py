@@ -4,13 +4,36 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from chatbot.dialogue.shop import WEEKDAYS, Shop, parse_hours
+from ml.redaction import ALWAYS, CONTACTS, Kind, Redaction, redact, redact_json
+
+# Shown to the customer under their own message when a card number was hidden.
+CARD_NOTICE = "We hid the card number — never share it in chat."
+
+
+class Boundary(StrEnum):
+    """Where text leaves the live conversation, each with its own redaction."""
+
+    STORE = "store"  # a customer message, before its row is written
+    TRAINING = "training"  # a reviewed message becoming a training example
+    # The CSV export, analytics, API responses and webhook payloads.
+    EXPORT = "export"
+
+
+def retention_days(*, default: int, help_text: str) -> models.PositiveIntegerField:
+    """A retention period in days (at least one: "keep nothing" is no setting a
+    running chat could honour, a message must outlive its reply)."""
+    return models.PositiveIntegerField(
+        default=default, validators=[MinValueValidator(1)], help_text=help_text
+    )
 
 
 def default_opening_hours() -> dict[str, str]:
@@ -92,6 +115,79 @@ class ShopSettings(models.Model):
         default=Shop.free_shipping_threshold,
         help_text="Order value from which shipping is free; empty: never free.",
     )
+    redact_contacts_in_training = models.BooleanField(
+        "mask contacts in training data",
+        default=True,
+        help_text="Mask emails, phone numbers and postal addresses when a reviewed "
+        "message becomes a training example. Card numbers, IBANs and ID numbers "
+        "are always masked there.",
+    )
+    redact_contacts_in_exports = models.BooleanField(
+        "mask contacts in exports",
+        default=False,
+        help_text="Mask emails, phone numbers and postal addresses in the CSV "
+        "export, analytics, API responses and webhook payloads. Card numbers, "
+        "IBANs and ID numbers are always masked there.",
+    )
+    redact_cards_on_store = models.BooleanField(
+        "mask card numbers before storing",
+        # On by default: a card number in the message table puts the database and
+        # every backup of it in PCI DSS scope, and nothing in a chat needs one. The
+        # customer sees their message masked, with a notice saying why.
+        default=True,
+        help_text="Mask payment card numbers in a customer's message before it is "
+        "stored at all; the customer sees their message masked with a short notice "
+        "why. Off: the full number is kept in the transcript (and still masked "
+        "everywhere it leaves it).",
+    )
+    erasure_deletes_orders = models.BooleanField(
+        default=False,
+        verbose_name="erasure deletes orders",
+        help_text="Off (the default): erasing a customer keeps their orders, which "
+        "are the shop's records (accounts, tax), unlinked and with the email and "
+        "name anonymised. On: their orders are deleted with everything else.",
+    )
+    # --- Retention: what the nightly purge (privacy.retention) deletes or
+    # anonymises once it is older than this. Defaults a shop can defend: a year of
+    # support history, a quarter of browsing, a month of delivery and login logs.
+    retention_conversations_days = retention_days(
+        default=365,
+        help_text="Days a conversation and its messages are kept after their last "
+        "activity (the newest message or change). Conversations waiting for or "
+        "with a person are never purged. Training examples reviewed from a purged "
+        "message are kept, redacted and unlinked.",
+    )
+    retention_tracking_days = retention_days(
+        default=90,
+        help_text="Days a tracking event (a product viewed, clicked, bought) is "
+        "kept for recommendations.",
+    )
+    retention_webhook_deliveries_days = retention_days(
+        default=30,
+        help_text="Days a webhook delivery (its payload and the shop's answer) is "
+        "kept in the delivery log.",
+    )
+    retention_codes_days = retention_days(
+        default=7,
+        help_text="Days a one-time code for cancelling or returning an order is "
+        "kept (it stops working after 15 minutes).",
+    )
+    retention_rate_limit_days = retention_days(
+        default=30,
+        help_text="Days login attempts (the admin's lockout records) and the "
+        "network address of each customer message are kept.",
+    )
+    retention_anonymous_customers_days = retention_days(
+        default=90,
+        help_text="Days a visitor who never gave an email nor signed in on the "
+        "shop is kept after their last visit, once none of their conversations is "
+        "left; their tracking events go with them.",
+    )
+    retention_access_log_days = retention_days(
+        default=365,
+        help_text="Days a line of the staff access log (who opened which "
+        "transcript) is kept.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -109,6 +205,33 @@ class ShopSettings(models.Model):
     def load(cls) -> ShopSettings:
         settings, _ = cls.objects.get_or_create(pk=1)
         return settings
+
+    def redaction_kinds(self, boundary: Boundary) -> frozenset[Kind]:
+        """What ``boundary`` masks with these settings."""
+        if boundary == Boundary.STORE:
+            return frozenset({Kind.CARD}) if self.redact_cards_on_store else frozenset()
+        contacts = (
+            self.redact_contacts_in_training
+            if boundary == Boundary.TRAINING
+            else self.redact_contacts_in_exports
+        )
+        return ALWAYS | CONTACTS if contacts else ALWAYS
+
+    def redact(self, text: str, *, boundary: Boundary) -> Redaction:
+        """``text`` as ``boundary`` keeps it; order numbers are never masked."""
+        return redact(
+            text,
+            kinds=self.redaction_kinds(boundary),
+            order_numbers=self.order_number_pattern,
+        )
+
+    def redact_json(self, value: Any, *, boundary: Boundary) -> Any:
+        """A payload (every string in it) as ``boundary`` keeps it."""
+        return redact_json(
+            value,
+            kinds=self.redaction_kinds(boundary),
+            order_numbers=self.order_number_pattern,
+        )
 
     def snapshot(self) -> Shop:
         threshold = self.free_shipping_threshold

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chatbot", "0015_customer_identity"),
+        ("chatbot", "0018_shop_redaction_settings"),
     ]
 
     operations = [
