@@ -90,6 +90,11 @@ bench-chat: $(VENV)/.installed
 	  --json benchmarks/results/chat_1.json
 	DEBUG=1 $(PY) manage.py bench_chat --customers 50 --seconds 60 \
 	  --json benchmarks/results/chat_50.json
+	DEBUG=1 $(PY) manage.py bench_chat --customers 200 --seconds 60 \
+	  --json benchmarks/results/chat_200.json
+	DEBUG=1 $(PY) manage.py bench_chat --customers 400 --seconds 60 \
+	  --json benchmarks/results/chat_400.json
+	DEBUG=1 $(PY) manage.py bench_chat --idle 1000 --json benchmarks/results/idle_1000.json
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

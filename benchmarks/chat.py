@@ -88,6 +88,7 @@ class Tally:
     reply_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     handed_over: int = 0
+    busy: int = 0  # "busy" frames: replies later than REPLY_BUSY_AFTER_SECONDS
     client_msg_ids: list[str] = field(default_factory=list)
     first_send: float | None = None
     last_reply: float | None = None
@@ -169,6 +170,8 @@ async def _one_message(ws: Any, tally: Tally, text: str, load: Load, tag: str) -
                 tally.replied += 1
                 tally.reply_ms.append((now - started) * 1000)
                 tally.last_reply = now
+        elif kind == "busy" and frame.get("client_msg_id") == client_msg_id:
+            tally.busy += 1
         elif kind == "error":
             tally.errors[str(frame.get("code", "error"))] += 1
             if frame.get("client_msg_id") == client_msg_id:
@@ -275,6 +278,7 @@ def run_phase(
     seed: int = 0,
     count_stored: bool = True,
     stack_cpu: Callable[[], float] | None = None,
+    drain_timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Drive ``load.customers`` customers on ``path`` for ``load.seconds``.
 
@@ -285,6 +289,7 @@ def run_phase(
         seed: the customers' questions and timing.
         count_stored: look the sent messages up in the database (the chat only).
         stack_cpu: the CPU seconds the stack's processes have used so far.
+        drain_timeout: how long to wait, after the load, for the last reply owed.
 
     Returns:
         The phase's figures.
@@ -312,6 +317,7 @@ def run_phase(
         "errors": sum(tally.errors.values()),
         "error_kinds": dict(tally.errors),
         "handed_over": tally.handed_over,
+        "told_busy": tally.busy,
         "ack_ms": percentiles(tally.ack_ms),
         "reply_ms": percentiles(tally.reply_ms),
         "replies_per_s": round(tally.replied / span, 2) if span > 0 else 0.0,
@@ -328,7 +334,29 @@ def run_phase(
             replies_stored=replies_stored,
             lost=tally.sent - stored,
         )
+        # Every stored message is owed one reply: how long until the last one is
+        # stored once the load stopped (a collapsed stack took minutes), and
+        # whether every message then has its reply.
+        drained = drain(timeout=drain_timeout)
+        _, replies_after = stored_counts(tally.client_msg_ids)
+        figures.update(
+            drained_after_s=drained,
+            replies_stored_after_drain=replies_after,
+        )
     return figures
+
+
+def drain(*, timeout: float) -> float | None:
+    """Seconds until the bot owes no reply (``None``: still owing after
+    ``timeout``)."""
+    from chatbot.models import PendingReply
+
+    started = time.perf_counter()
+    while PendingReply.objects.exists():
+        if time.perf_counter() - started > timeout:
+            return None
+        time.sleep(0.5)
+    return round(time.perf_counter() - started, 2)
 
 
 def warm_up(url: str, *, timeout: float = 300.0) -> float:
@@ -394,6 +422,82 @@ def ramp(
         else:
             bad = n
     return {"max_customers_p95_under_2s": good, "first_failing": bad, "phases": phases}
+
+
+def rss_bytes(pid: int | None) -> int | None:
+    """The resident memory of process ``pid`` (``None``: not ours to measure)."""
+    import psutil
+
+    if pid is None:
+        return None
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return None
+
+
+async def _hold_idle(
+    url: str, *, connections: int, web_pid: int | None, settle: float
+) -> dict[str, Any]:
+    address, origin = ws_url(url, "ws/chat")
+    load = Load(customers=1, seconds=1.0)
+    before = rss_bytes(web_pid)
+    # Opened a few dozen at a time, as visitors arrive, not in one SYN flood.
+    gate = asyncio.Semaphore(50)
+
+    async def one() -> Any:
+        async with gate:
+            return await _open(address, origin, load)
+
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(one() for _ in range(connections)), return_exceptions=True
+    )
+    opened_s = time.perf_counter() - started
+    sockets = [r for r in results if not isinstance(r, BaseException)]
+    failures = Counter(
+        type(r).__name__ for r in results if isinstance(r, BaseException)
+    )
+    await asyncio.sleep(settle)  # idle: nobody writes
+    after = rss_bytes(web_pid)
+
+    async def alive(ws: Any) -> bool:
+        try:
+            await asyncio.wait_for(await ws.ping(), load.connect_timeout)
+            return True
+        except Exception:
+            return False
+
+    answering = sum(await asyncio.gather(*(alive(ws) for ws in sockets)))
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    per = (
+        round((after - before) / len(sockets) / 1024, 1)
+        if before is not None and after is not None and sockets
+        else None
+    )
+    return {
+        "connections": connections,
+        "opened": len(sockets),
+        "open_errors": dict(failures),
+        "still_open_after_idle": answering,
+        "idle_s": settle,
+        "open_all_s": round(opened_s, 2),
+        "web_rss_before_mb": round(before / 2**20, 1) if before else None,
+        "web_rss_after_mb": round(after / 2**20, 1) if after else None,
+        "memory_per_connection_kb": per,
+    }
+
+
+def hold_idle(
+    url: str, *, connections: int, web_pid: int | None, settle: float = 10.0
+) -> dict[str, Any]:
+    """Open ``connections`` chat sockets (each says ``hello``: a customer and a
+    conversation, a group membership), leave them idle, and report how many the
+    server holds and its memory per connection (only for a server this run
+    started: ``web_pid``)."""
+    return asyncio.run(
+        _hold_idle(url, connections=connections, web_pid=web_pid, settle=settle)
+    )
 
 
 # --- the stack this run starts -------------------------------------------------
@@ -475,6 +579,7 @@ def run(
     log_dir: Path,
     seed: int = 0,
     echo: bool = True,
+    idle: int | None = None,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> dict[str, Any]:
     """The whole benchmark: start the stack (or attach to ``url``), warm up, then
@@ -491,6 +596,7 @@ def run(
         log_dir: where a started stack logs.
         seed: the customers' questions and timing.
         echo: measure the echo baseline too.
+        idle: hold this many idle connections instead of the phases.
         progress: one line per phase.
 
     Returns:
@@ -498,11 +604,25 @@ def run(
     """
     with contextlib.ExitStack() as stack:
         stack_cpu: Callable[[], float] | None = None
+        web_pid: int | None = None
         if url is None:
             progress("starting the stack (PostgreSQL, Redis, web, worker, beat)…")
             local = stack.enter_context(local_stack(log_dir=log_dir))
             url, stack_cpu = local.url, local.cpu_seconds
+            web_pid = local.processes["web"].pid
+        if idle is not None:
+            progress(f"holding {idle} idle connections on {url}…")
+            held = hold_idle(url, connections=idle, web_pid=web_pid)
+            progress(
+                f"held {held['opened']}/{idle}, {held['still_open_after_idle']} still "
+                f"open after {held['idle_s']} s idle, "
+                f"{held['memory_per_connection_kb']} KiB per connection"
+            )
+            return {"url": url, "idle": held, "cpu_count": os.cpu_count()}
         progress(f"warming up on {url}…")
+        # Replies owed from before this run (an earlier run's backlog) would be
+        # answered during this one's phases: they go first.
+        drain(timeout=300.0)
         warm = warm_up(url, timeout=max(reply_timeout, 300.0))
 
         def measure(path: str, n: int) -> dict[str, Any]:

@@ -6,6 +6,7 @@ answers with ``ack`` / ``error`` frames and relays group events to the socket.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -25,6 +26,8 @@ from django.db import DataError, InterfaceError, OperationalError
 
 from chatbot import identity, selectors, services
 from chatbot.addresses import client_address, is_exempt, limit_key
+from chatbot.db_threads import database_call
+from chatbot.dialogue.policy import talk_to_person_button
 from chatbot.models import Conversation, Customer, Message
 from recommender.services import interaction_record
 
@@ -61,6 +64,17 @@ UNAVAILABLE_RETRY_AFTER = 5
 _local_windows: dict[str, tuple[float, int]] = {}
 # A connection over its connect limit is told `throttled`, then closed with this.
 THROTTLED_CLOSE_CODE = 4429
+# While a reply is owed, this socket shows "Bot is typing…" from this many seconds
+# after the ack (a reply sooner needs none), again every few seconds (the widget
+# shows each for 5 s), and stops watching after the last figure: by then the
+# outbox has told the customer the reply is late.
+TYPING_AFTER_SECONDS = 1.0
+TYPING_EVERY_SECONDS = 4.0
+WATCH_AT_MOST_SECONDS = 600.0
+BUSY_TEXT = (
+    "We're busier than usual right now, so my answer is taking a little longer. "
+    "It's on its way — or you can ask for a person instead."
+)
 
 
 def local_count(
@@ -315,10 +329,16 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
 class ChatConsumer(FrameConsumer):
     customer: Customer
     conversation: Conversation
+    # Reply watches: the seq of each customer message the bot still owes a reply
+    # on this socket → the task showing typing and, past the limit, "busy".
+    watches: dict[int, asyncio.Task[None]]
+    # The highest seq of a bot, agent or system message this socket has shown.
+    answered_seq: int
 
     async def connect(self) -> None:
         # The session opens with the client's first frame, ``hello``: the token
         # travels inside the socket, never in the URL that servers and proxies log.
+        self.watches, self.answered_seq = {}, 0
         await self.accept()
 
     async def run(
@@ -348,9 +368,7 @@ class ChatConsumer(FrameConsumer):
                 await self.close(code=NOT_FOUND_CLOSE_CODE)
                 return
             token, public_id = linked.customer.token, linked.public_id
-        known = (
-            await database_sync_to_async(Customer.from_token)(token) if token else None
-        )
+        known = await database_call(Customer.from_token, token) if token else None
         verification = (
             identity.verify(frame["identity"])
             if frame.get("identity") is not None
@@ -359,8 +377,8 @@ class ChatConsumer(FrameConsumer):
         shopper = verification.identity if verification else None
         if verification is not None and verification.verified:
             assert shopper is not None
-            linked = await database_sync_to_async(services.customer_identify)(
-                identity=shopper, current=known
+            linked = await database_call(
+                services.customer_identify, identity=shopper, current=known
             )
             if known is None or linked.pk != known.pk:
                 # The conversation this device kept was someone else's.
@@ -382,7 +400,9 @@ class ChatConsumer(FrameConsumer):
         if known is None and public_id is None:
             # A new customer and conversation are rows: limited per address.
             await self.limit("customer", per_connection=False)
-        customer, conversation, status = await self._open(known, public_id)
+        customer, conversation, status = await database_call(
+            self._open, known, public_id
+        )
         if conversation is None:
             # Not theirs or not there: one answer for both, so ids can't be probed.
             await self.send_error("conversation_not_found", "No such conversation")
@@ -413,13 +433,13 @@ class ChatConsumer(FrameConsumer):
         await self.send_json(status)
 
     async def disconnect(self, code: int) -> None:
+        self.stop_watching()
         if hasattr(self, "conversation"):
             with contextlib.suppress(*REDIS_ERRORS):  # a membership Redis lost anyway
                 await self.channel_layer.group_discard(
                     self.conversation.group_name, self.channel_name
                 )
 
-    @database_sync_to_async
     def _open(
         self, customer: Customer | None, public_id: str | None
     ) -> tuple[Customer, Conversation | None, dict[str, Any]]:
@@ -470,14 +490,8 @@ class ChatConsumer(FrameConsumer):
         self, *, client_msg_id: str, text: str, payload: dict[str, Any] | None = None
     ) -> None:
         await self.throttle()
-        message, _ = await database_sync_to_async(services.message_store)(
-            conversation_id=self.conversation.pk,
-            sender=Message.Sender.CUSTOMER,
-            text=text,
-            payload=payload,
-            client_msg_id=client_msg_id,
-            # Order lookups are limited per address (chatbot.dialogue.limits).
-            client_address=self.address,
+        message, owed = await database_call(
+            self._store, client_msg_id=client_msg_id, text=text, payload=payload
         )
         # message_store has returned, so the message is committed: now it may be acked.
         ack: dict[str, Any] = {
@@ -490,6 +504,84 @@ class ChatConsumer(FrameConsumer):
             ack["text"] = message.text
             ack["notice"] = message.payload.get("notice", "")
         await self.send_json(ack)
+        if owed:
+            self.watch_reply(seq=message.seq, client_msg_id=client_msg_id)
+
+    def _store(
+        self, *, client_msg_id: str, text: str, payload: dict[str, Any] | None
+    ) -> tuple[Message, bool]:
+        """Store the customer's message; whether the bot now owes it a reply."""
+        message, created = services.message_store(
+            conversation_id=self.conversation.pk,
+            sender=Message.Sender.CUSTOMER,
+            text=text,
+            payload=payload,
+            client_msg_id=client_msg_id,
+            # Order lookups are limited per address (chatbot.dialogue.limits).
+            client_address=self.address,
+        )
+        # message_store created the outbox row through the message, which caches
+        # it: no query to learn whether a reply is owed.
+        return message, created and Message.pending_reply.is_cached(message)
+
+    # --- the wait for a reply ---------------------------------------------------
+
+    def watch_reply(self, *, seq: int, client_msg_id: str) -> None:
+        """Keep the customer company while the reply to ``seq`` is on its way.
+
+        All in this process, with no database or broker work: under a burst the
+        reply waits in the workers' queue, and the customer sees the assistant
+        typing, then, past ``REPLY_BUSY_AFTER_SECONDS``, an honest ``busy`` frame
+        with the option of a person. The reply itself is still owed exactly once
+        by the outbox (``PendingReply``); nothing here stores anything.
+        """
+        if seq not in self.watches:
+            self.watches[seq] = asyncio.create_task(
+                self._watch(seq=seq, client_msg_id=client_msg_id)
+            )
+
+    async def _watch(self, *, seq: int, client_msg_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        busy_at = started + float(settings.REPLY_BUSY_AFTER_SECONDS)
+        typing_at = started + TYPING_AFTER_SECONDS
+        try:
+            while self.answered_seq < seq:
+                now = loop.time()
+                if now - started >= WATCH_AT_MOST_SECONDS:
+                    return
+                if now >= busy_at:
+                    busy_at = math.inf
+                    await self.send_json(
+                        {
+                            "type": "busy",
+                            "client_msg_id": client_msg_id,
+                            "text": BUSY_TEXT,
+                            "quick_replies": [talk_to_person_button()],
+                        }
+                    )
+                if now >= typing_at:
+                    typing_at = now + TYPING_EVERY_SECONDS
+                    await self.send_json({"type": "typing", "sender": "bot"})
+                await asyncio.sleep(max(0.05, min(typing_at, busy_at) - loop.time()))
+        except Exception:
+            # The customer left (the server raises its own "disconnected" error):
+            # the watch was a courtesy; the reply stays owed all the same.
+            logger.debug("stopped watching the reply to seq %s", seq, exc_info=True)
+        finally:
+            self.watches.pop(seq, None)
+
+    def replied(self, seq: int) -> None:
+        """A bot, agent or system message ``seq`` was shown: the messages before it
+        have their answer (or a person has the conversation)."""
+        self.answered_seq = max(self.answered_seq, seq)
+        for watched in [s for s in self.watches if s < seq]:
+            self.watches.pop(watched).cancel()
+
+    def stop_watching(self) -> None:
+        for task in self.watches.values():
+            task.cancel()
+        self.watches.clear()
 
     async def throttle(self) -> None:
         """A fixed window per customer; over the limit, say when to retry.
@@ -517,7 +609,7 @@ class ChatConsumer(FrameConsumer):
         if not isinstance(since, int) or isinstance(since, bool) or since < 0:
             raise FrameError("invalid_field", "'since_seq' must be a whole number ≥ 0")
         page = settings.RESYNC_PAGE_SIZE
-        frames = await self.messages_since(since, limit=page + 1)
+        frames = await database_call(self.messages_since, since, limit=page + 1)
         for message_frame in frames[:page]:
             await self.send_json(message_frame)
         if len(frames) > page:
@@ -527,7 +619,6 @@ class ChatConsumer(FrameConsumer):
                 {"type": "resync_more", "since_seq": frames[page - 1]["seq"]}
             )
 
-    @database_sync_to_async
     def messages_since(self, since: int, *, limit: int) -> list[dict[str, Any]]:
         messages = self.conversation.messages.filter(seq__gt=since).order_by("seq")
         return [message.as_frame() for message in messages[:limit]]
@@ -576,9 +667,14 @@ class ChatConsumer(FrameConsumer):
     # --- group events → client ----------------------------------------------------
 
     async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["message"])
+        message = event["message"]
+        if message.get("sender") != Message.Sender.CUSTOMER:
+            self.replied(int(message["seq"]))
+        await self.send_json(message)
 
     async def chat_status(self, event: dict[str, Any]) -> None:
+        if event["status"].get("status") != Conversation.Status.BOT:
+            self.stop_watching()  # a person answers now, or nobody: no bot reply
         await self.send_json(event["status"])
 
     async def chat_typing(self, event: dict[str, Any]) -> None:

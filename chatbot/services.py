@@ -50,6 +50,8 @@ from ml.redaction import Kind, redact, redact_json
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_LENGTH = 4000
+# The model's reading of a message, and of each of its clauses when it has several.
+Reading = tuple[Classification | None, tuple[tuple[str, Classification | None], ...]]
 
 
 def broadcast(group: str, event: dict[str, Any]) -> None:
@@ -269,6 +271,75 @@ def bot_reply(*, message_id: int) -> Message | None:
     twice: the reply carries ``client_msg_id="reply-to:<id>"``, so a second run
     finds it and stores nothing.
     """
+    message = _owed_message(message_id)
+    if message is None:
+        return None
+    ((reading, parts),) = messages_readings([message])
+    return _reply_with(message, reading=reading, parts=parts)
+
+
+def bot_replies(*, message_id: int, size: int) -> Message | None:
+    """Answer ``message_id`` and up to ``size - 1`` other owed replies (the oldest
+    waiting), reading all their texts in one batched call of the model.
+
+    Micro-batching on the reply outbox: under load, the messages whose tasks wait
+    behind this one are already committed with their ``PendingReply`` rows, so this
+    task claims them (a short lease, SKIP LOCKED) and their own tasks, when they
+    run, find the reply stored and do nothing. Each reply is still decided and
+    stored on its own, exactly as :func:`bot_reply` does, in its own transaction.
+    A message that fails is given back (its own task retries it); only the failure
+    of ``message_id`` itself is raised, for this task's retries.
+
+    Returns:
+        The reply to ``message_id`` (``None``: nothing owed, or another worker is
+        computing it now).
+    """
+    lease = timedelta(seconds=settings.REPLY_BATCH_LEASE_SECONDS)
+    claimed = PendingReply.objects.claim(
+        first=message_id, size=size, now=timezone.now(), lease=lease
+    )
+    # ``message_id`` missing from the claim: answered already (its task is a copy,
+    # or a batch took it), or in another worker's batch right now (if that worker
+    # dies, the lease runs out and the sweep enqueues it again). This task still
+    # takes whatever else is waiting.
+    # Oldest first: two messages of one conversation are answered in their order.
+    owed = (_owed_message(pk) for pk in sorted(claimed))
+    messages = [m for m in owed if m is not None]
+    if not messages:
+        return None
+    try:
+        readings = messages_readings(messages)
+    except Exception:
+        PendingReply.objects.release(claimed)
+        if len(messages) == 1:
+            raise
+        # One text the model cannot read must not fail everyone's: the others'
+        # own tasks take them again, this one on its own.
+        logger.warning("a batch of %s failed; answering alone", len(messages))
+        return bot_reply(message_id=message_id)
+    replies: dict[int, Message | None] = {}
+    failed: Exception | None = None
+    for message, (reading, parts) in zip(messages, readings, strict=True):
+        try:
+            replies[message.pk] = _reply_with(message, reading=reading, parts=parts)
+        except Exception as error:
+            PendingReply.objects.release([message.pk])
+            if message.pk == message_id:
+                failed = error
+            else:
+                logger.warning(
+                    "batched reply to message %s failed; its own task retries it",
+                    message.pk,
+                    exc_info=True,
+                )
+    if failed is not None:
+        raise failed
+    return replies.get(message_id)
+
+
+def _owed_message(message_id: int) -> Message | None:
+    """The customer message, if the bot still owes it a reply; the customer sees
+    the assistant typing from here."""
     message = (
         Message.objects.select_related("conversation__customer")
         .filter(pk=message_id)
@@ -276,12 +347,22 @@ def bot_reply(*, message_id: int) -> Message | None:
     )
     if message is None:  # deleted since (e.g. the conversation was erased)
         return None
-    conversation = message.conversation
-    if not _awaits_reply(conversation, message_id=message.pk):
+    if not _awaits_reply(message.conversation, message_id=message.pk):
         return None
-    typing_broadcast(conversation, sender=Message.Sender.BOT)
+    typing_broadcast(message.conversation, sender=Message.Sender.BOT)
+    return message
+
+
+def _reply_with(
+    message: Message,
+    *,
+    reading: Classification | None,
+    parts: tuple[tuple[str, Classification | None], ...],
+) -> Message | None:
+    """Decide the reply to ``message`` from the model's ``reading``, then apply it
+    under the conversation's lock (deciding again if the conversation changed)."""
+    conversation = message.conversation
     postback = (message.payload or {}).get("postback") or {}
-    reading, parts = message_readings(message.text, split=not postback)
     incoming = Incoming(
         text=message.text,
         postback=postback,
@@ -311,7 +392,7 @@ def bot_reply(*, message_id: int) -> Message | None:
                 break
             decision = decided(locked.state)  # the order changed (e.g. it shipped)
         else:  # pragma: no cover - a decision that keeps asking the impossible
-            raise RuntimeError(f"no applicable decision for message {message_id}")
+            raise RuntimeError(f"no applicable decision for message {message.pk}")
         return _apply(decision, conversation=locked, message_id=message.pk)
 
 
@@ -350,14 +431,42 @@ def message_readings(
         The whole message's reading (``None`` while no model is active), and the
         clauses with theirs (empty for a one-clause message).
     """
-    clauses = multi.split(text) if split else []
-    if len(clauses) < 2:
-        clauses = []
-    readings = classify_many([text, *clauses])
+    return texts_readings([(text, split)])[0]
+
+
+def messages_readings(
+    messages: list[Message],
+) -> list[Reading]:
+    """:func:`message_readings` of each customer message (a button's title is not
+    split into clauses), all in one call of the model."""
+    return texts_readings(
+        [(m.text, not ((m.payload or {}).get("postback") or {})) for m in messages]
+    )
+
+
+def texts_readings(
+    texts: list[tuple[str, bool]],
+) -> list[Reading]:
+    """The readings of several ``(text, split)`` at once: every text and every
+    clause go through the model in one batched call."""
+    batch: list[str] = []
+    clauses_of: list[list[str]] = []
+    for text, split in texts:
+        clauses = multi.split(text) if split else []
+        if len(clauses) < 2:
+            clauses = []
+        clauses_of.append(clauses)
+        batch += [text, *clauses]
+    readings = classify_many(batch) if batch else []
     if readings is None:
-        return None, ()
-    whole, *parts = readings
-    return whole, tuple(zip(clauses, parts, strict=True))
+        return [(None, ()) for _ in texts]
+    result: list[Reading] = []
+    at = 0
+    for clauses in clauses_of:
+        whole, parts = readings[at], readings[at + 1 : at + 1 + len(clauses)]
+        at += 1 + len(clauses)
+        result.append((whole, tuple(zip(clauses, parts, strict=True))))
+    return result
 
 
 def message_classification(
@@ -688,7 +797,9 @@ def pending_replies_sweep() -> int:
     after = settings.REPLY_SWEEP_AFTER_SECONDS
     with transaction.atomic():
         overdue = list(
-            PendingReply.objects.select_for_update(skip_locked=True)
+            # A row in a live batch is being answered: no copy of its task.
+            PendingReply.objects.claimable(now=now)
+            .select_for_update(skip_locked=True)
             .filter(due__lte=now)
             .order_by("due")[:SWEEP_BATCH]
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from chatbot import services
 from chatbot.console.services import agent_reply_email
@@ -28,14 +29,17 @@ def retry_countdown(retries: int) -> int:
 
 @shared_task(bind=True, acks_late=True, max_retries=REPLY_RETRIES)
 def reply_to_message(self: Task, message_id: int) -> int | None:
-    """Produce and deliver the bot's reply to a stored customer message.
+    """Produce and deliver the bot's reply to a stored customer message, and to
+    up to ``REPLY_BATCH_SIZE - 1`` others waiting, in one batched model call.
 
     Any error (the database, the cache, a model that fails to load) retries with
     backoff; after the last retry the customer is told the reply is late and the
     conversation goes to a person. Safe to run twice: a reply is stored once.
     """
     try:
-        reply = services.bot_reply(message_id=message_id)
+        reply = services.bot_replies(
+            message_id=message_id, size=int(settings.REPLY_BATCH_SIZE)
+        )
     except Exception as error:
         if self.request.retries >= REPLY_RETRIES:
             logger.exception("giving up on the reply to message %s", message_id)

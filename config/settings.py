@@ -129,11 +129,20 @@ if DATABASE_URL is None or REDIS_URL is None:
         "process needs them set"
     )
 
+# Seconds a process keeps a database connection open between requests (0: one per
+# request). The web server's sockets reuse theirs (chatbot/db_threads.py): opening
+# one per stored message was most of an ack under load. Health checks replace a
+# connection PostgreSQL dropped (a restart) before it is used.
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
     )
 }
+# Threads of a web process that run its sockets' database calls side by side
+# (Channels runs them all on one); each holds a connection.
+WEB_DB_THREADS = env_int("WEB_DB_THREADS", 4, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CHANNEL_LAYERS = {
@@ -190,6 +199,13 @@ WORKER_TORCH_THREADS = env_int(
     minimum=1,
 )
 CELERY_WORKER_CONCURRENCY = WORKER_CONCURRENCY
+# Added to each worker process's nice value when it starts (0 to 19): the web
+# server keeps its share of the CPU while the bot is saturated, so acks stay prompt
+# and the bot's work waits in the queue instead (README, "Performance"). Where the
+# web server has cores of its own (containers with CPU limits), 0 changes nothing.
+WORKER_NICENESS = env_int("WORKER_NICENESS", 10, minimum=0)
+if WORKER_NICENESS > 19:
+    raise EnvError("WORKER_NICENESS: 0 to 19")
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 300.0
 # The bare baseline of `manage.py bench_chat`: a websocket at /ws/echo/ that echoes
 # each message with no database and no bot work. Off unless a benchmark asks.
@@ -345,6 +361,16 @@ LOGGING = {
 REPLY_SWEEP_AFTER_SECONDS = env_int("REPLY_SWEEP_AFTER_SECONDS", 10, minimum=1)
 REPLY_SWEEP_EVERY_SECONDS = env_int("REPLY_SWEEP_EVERY_SECONDS", 5, minimum=1)
 REPLY_MAX_ATTEMPTS = env_int("REPLY_MAX_ATTEMPTS", 5, minimum=1)
+# Micro-batching: a reply task also answers up to this many - 1 other waiting
+# messages (the oldest first), reading all of them in one batched forward pass; 1
+# turns it off. Each is claimed for REPLY_BATCH_LEASE_SECONDS: a worker that dies
+# mid-batch delays those replies by at most that (the sweep then enqueues them).
+REPLY_BATCH_SIZE = env_int("REPLY_BATCH_SIZE", 16, minimum=1)
+REPLY_BATCH_LEASE_SECONDS = env_int("REPLY_BATCH_LEASE_SECONDS", 10, minimum=1)
+# A customer whose reply takes longer than this (the bot is saturated: the reply
+# waits in the queue) gets a "busy" frame saying so, with the option of a person;
+# until then, and after, the widget shows the assistant typing.
+REPLY_BUSY_AFTER_SECONDS = env_int("REPLY_BUSY_AFTER_SECONDS", 8, minimum=1)
 CHAT_THROTTLE = (
     env_int("CHAT_THROTTLE_MESSAGES", 10, minimum=1),
     env_int("CHAT_THROTTLE_SECONDS", 10, minimum=1),

@@ -5,6 +5,11 @@
   cores, or OpenMP threads spin-waiting on each other take the web server's share
   of the CPU. Before this, the cap was applied only when the base encoder loaded,
   so a process whose first task was a classification ran uncapped.
+* Lowers its CPU priority (``WORKER_NICENESS``): under a burst the model work
+  would otherwise take the cores from the ASGI server, whose acks then wait
+  seconds (the 200-customer collapse of issue #14). Niced, the bot's work waits
+  in the queue while the web server keeps acking; on an idle machine a niced
+  process runs as fast as any.
 * Warm start, in a worker that serves the replies' queue: loads the active intent
   model, the active recommender and (when there is a catalog to search) the base
   encoder, so the first customer after a start does not wait for a cold load. The
@@ -18,6 +23,7 @@ retries: a worker must start even when the registry is broken.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery.signals import worker_process_init
@@ -44,14 +50,24 @@ def _has_catalog() -> bool:
     return Product.objects.exists() or Article.objects.exists()
 
 
+def lower_priority(niceness: int) -> int:
+    """Add ``niceness`` to this process's nice value; the value it now has.
+
+    A process can always lower its own priority, never raise it back without
+    privileges: a forked pool process applies it once, at its start.
+    """
+    return os.nice(niceness) if niceness else os.nice(0)
+
+
 @worker_process_init.connect
 def warm_start(**kwargs: Any) -> None:
-    """Cap the threads, then load the models this process will serve."""
+    """Lower the priority, cap the threads, then load the models."""
     from classifier import serving as classifier_serving
     from ml.encoder import get_encoder
     from ml.torch_utils import limit_threads
     from recommender import serving as recommender_serving
 
+    lower_priority(int(settings.WORKER_NICENESS))
     limit_threads(int(settings.WORKER_TORCH_THREADS))
     if not _serves_replies():
         return  # a training-only worker loads what each run needs, when it runs

@@ -20,6 +20,10 @@ _stack = contextlib.ExitStack()
 def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> None:
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl")
     os.environ["CONCIERGE_DEVSERVER"] = "test"
+    # One connection per request, as Django's default: a connection kept open on
+    # a thread Channels reuses would outlive the test that opened it, and the next
+    # test (maybe one without database access) would be blamed for closing it.
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
     # Only when the servers are needed: a run with both URLs set imports nothing.
     from devserver.embedded import servers_in_environment
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
-from benchmarks.chat import holds, ramp
+from benchmarks.chat import hold_idle, holds, ramp
 from config.asgi import application
 from tests.live import Process, child_env, start_web, web_process
 
@@ -133,3 +133,33 @@ def test_it_measures_the_bot_and_the_echo_with_figures_that_add_up(
         bot["reply_ms"]["p50"] / echo["reply_ms"]["p50"], abs=0.01
     )
     assert result["warm_up_s"] > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_it_holds_idle_connections_and_reports_memory_per_connection(tmp_path):
+    web, port = web_process(tmp_path)
+    start_web(web, port, child_env() | {"RATE_LIMIT_EXEMPT": "127.0.0.1"})
+    try:
+        assert web.process is not None
+        held = hold_idle(
+            f"http://127.0.0.1:{port}",
+            connections=6,
+            web_pid=web.process.pid,
+            settle=0.5,
+        )
+    finally:
+        web.stop()
+
+    assert held["opened"] == held["still_open_after_idle"] == 6
+    assert held["open_errors"] == {}
+    assert held["web_rss_after_mb"] > 0 and held["web_rss_before_mb"] > 0
+    per = held["memory_per_connection_kb"]
+    assert per == pytest.approx(
+        (held["web_rss_after_mb"] - held["web_rss_before_mb"]) * 1024 / 6, abs=20
+    )
+
+
+def test_it_refuses_a_number_of_idle_connections_below_one(tmp_path):
+    with pytest.raises(CommandError, match="--idle"):
+        call_command("bench_chat", idle=0, json=str(tmp_path / "x.json"))

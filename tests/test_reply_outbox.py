@@ -120,11 +120,12 @@ def test_a_reply_task_that_keeps_failing_retries_then_says_the_reply_is_late(
 ):
     calls: list[int] = []
 
-    def model_fails_to_load(*, message_id: int) -> None:
+    def model_fails_to_load(*, message_id: int, size: int) -> None:
         calls.append(message_id)
         raise OSError("the model's artifact is unreadable")
 
-    monkeypatch.setattr(services, "bot_reply", model_fails_to_load)
+    # The task's service: its message and what else is waiting (micro-batching).
+    monkeypatch.setattr(services, "bot_replies", model_fails_to_load)
     conversation = ConversationFactory.create()
     message = customer_says(conversation)
     tasks.reply_to_message.delay(message.pk)
@@ -135,15 +136,15 @@ def test_a_reply_task_that_keeps_failing_retries_then_says_the_reply_is_late(
 
 
 def test_a_reply_task_that_fails_once_still_answers(monkeypatch, eager_tasks):
-    real = services.bot_reply
+    real = services.bot_replies
     failures = [ConnectionError("cache unreachable")]
 
-    def flaky(*, message_id: int) -> Message | None:
+    def flaky(*, message_id: int, size: int) -> Message | None:
         if failures:
             raise failures.pop()
-        return real(message_id=message_id)
+        return real(message_id=message_id, size=size)
 
-    monkeypatch.setattr(services, "bot_reply", flaky)
+    monkeypatch.setattr(services, "bot_replies", flaky)
     conversation = ConversationFactory.create()
     message = customer_says(conversation)
     tasks.reply_to_message.delay(message.pk)

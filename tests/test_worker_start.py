@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +16,7 @@ from django.conf import settings as django_settings
 
 from chatbot import services
 from classifier import serving
+from config.worker import lower_priority
 from ml.encoder import get_encoder, reset_encoder
 from ml.torch_utils import limit_threads
 
@@ -31,6 +34,7 @@ def test_a_worker_process_caps_its_threads_and_loads_the_model_before_its_first_
     active_intent_model, settings, restore_threads
 ):
     settings.WORKER_TORCH_THREADS = 1
+    settings.WORKER_NICENESS = 0  # this is the test process: keep its priority
     torch.set_num_threads(3)
     serving.live_model.reset()
 
@@ -39,6 +43,15 @@ def test_a_worker_process_caps_its_threads_and_loads_the_model_before_its_first_
     assert torch.get_num_threads() == 1
     loaded = serving.loaded_version()
     assert loaded is not None and loaded.pk == active_intent_model.pk
+
+
+def test_a_worker_process_gives_the_web_server_priority_over_its_model_work():
+    before = os.nice(0)
+    # A forked child, as a prefork pool process is: its niceness is its own.
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        niceness = pool.apply(lower_priority, (7,))
+    assert niceness == min(before + 7, 19)
+    assert os.nice(0) == before
 
 
 def test_a_model_loaded_after_the_cap_never_raises_the_thread_count(

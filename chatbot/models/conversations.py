@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -388,6 +388,44 @@ class Message(models.Model):
         }
 
 
+class PendingReplyQuerySet(models.QuerySet["PendingReply"]):
+    def claimable(self, *, now: datetime) -> PendingReplyQuerySet:
+        """Owed replies no worker is computing now (unclaimed, or its lease ran out:
+        the worker that claimed it died)."""
+        return self.filter(
+            models.Q(claimed_until__isnull=True) | models.Q(claimed_until__lte=now)
+        )
+
+    def claim(
+        self, *, first: int, size: int, now: datetime, lease: timedelta
+    ) -> list[int]:
+        """Claim ``first`` and up to ``size - 1`` more owed replies, oldest first,
+        for ``lease``: the messages of one batched forward pass. Returns the claimed
+        message ids (``first`` is among them only when it was claimable).
+
+        Rows another worker holds are skipped, never waited for (SKIP LOCKED), and
+        the lease is only about wasted work: a reply is stored once whoever
+        computes it (its ``client_msg_id``), so a lease that ran out while its
+        worker was still busy costs a second computation, not a second reply.
+        """
+        with transaction.atomic():
+            claimable = self.claimable(now=now).select_for_update(skip_locked=True)
+            ids = list(claimable.filter(pk=first).values_list("pk", flat=True))
+            if size > len(ids):
+                ids += (
+                    claimable.exclude(pk=first)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)[: size - len(ids)]
+                )
+            self.filter(pk__in=ids).update(claimed_until=now + lease)
+        return ids
+
+    def release(self, ids: list[int]) -> int:
+        """Give claimed replies back (their computation failed): the next task or
+        the sweep may take them at once."""
+        return self.filter(pk__in=ids).update(claimed_until=None)
+
+
 class PendingReply(models.Model):
     """A customer message the bot still owes a reply: the outbox of the reply path.
 
@@ -410,6 +448,14 @@ class PendingReply(models.Model):
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="How many times the sweep has enqueued it again."
     )
+    claimed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A worker is computing this reply (in a batch) until then; "
+        "after it, another worker may (the first one died).",
+    )
+
+    objects = PendingReplyQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"Reply owed to message {self.message_id}"

@@ -39,6 +39,14 @@ class Command(BaseCommand):
         parser.add_argument("--ramp-steps", type=int, default=3)
         parser.add_argument("--no-echo", action="store_true")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--idle",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Instead of the phases: hold N idle chat connections on one "
+            "server process and report its memory per connection.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from benchmarks.chat import run
@@ -47,6 +55,8 @@ class Command(BaseCommand):
             raise CommandError("--customers must be at least 1")
         if float(options["seconds"]) <= 0 or float(options["interval"]) <= 0:
             raise CommandError("--seconds and --interval must be positive")
+        if options["idle"] is not None and int(options["idle"]) < 1:
+            raise CommandError("--idle must be at least 1")
 
         def say(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
@@ -62,6 +72,7 @@ class Command(BaseCommand):
                 log_dir=Path(settings.DATA_DIR) / "bench-logs",
                 seed=int(options["seed"]),
                 echo=not options["no_echo"],
+                idle=options["idle"],
                 progress=say,
             )
         except RuntimeError as error:
@@ -69,6 +80,12 @@ class Command(BaseCommand):
         out = Path(options["json"])
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
+        if "idle" in result:
+            held = result["idle"]
+            self.stdout.write(
+                f"held {held['opened']} idle connections; "
+                f"{held['memory_per_connection_kb']} KiB each"
+            )
         if "ramp" in result:
             found = result["ramp"]["max_customers_p95_under_2s"]
             self.stdout.write(f"largest N with reply p95 under 2 s: {found}")

@@ -483,6 +483,8 @@
 }
 
 .typing { padding: 0 14px 6px; font-size: 12px; color: var(--cc-muted); font-style: italic; }
+.busy { padding: 0 14px 8px; font-size: 13px; color: var(--cc-muted); }
+.busy p { margin: 0 0 6px; }
 
 .csat { border-top: 1px solid var(--cc-border); padding: 10px 12px; }
 .csat p { margin: 0 0 6px; font-weight: 600; }
@@ -637,6 +639,9 @@
     log.append(segment, pendingBox);
 
     const typingEl = h("div", { class: "typing", "data-testid": "concierge-typing", "aria-live": "polite", hidden: true });
+    // "We're busy": the reply is late (the server says so past its limit); it
+    // offers a person and goes away when an answer arrives. Never stored.
+    const busyEl = h("div", { class: "busy", "data-testid": "concierge-busy", role: "status", hidden: true });
     const csatEl = h("div", { class: "csat", "data-testid": "concierge-csat", hidden: true });
 
     const input = h("textarea", {
@@ -677,6 +682,7 @@
       noticeEl,
       log,
       typingEl,
+      busyEl,
       csatEl,
       counter,
       composer,
@@ -942,6 +948,8 @@
           return onMessage(f);
         case "typing":
           return onTyping(f);
+        case "busy":
+          return onBusy(f);
         case "status":
           return applyStatus(f);
         case "error":
@@ -1021,7 +1029,27 @@
       const row = renderMessage(f, seq, sender);
       if (known) known.row.replaceWith(row);
       placeRow(row, seq, { sender, provisional: false, replaced: Boolean(known) });
-      if (sender !== "customer") hideTyping();
+      if (sender !== "customer") {
+        hideTyping();
+        hideBusy();
+      }
+    }
+
+    function onBusy(f) {
+      busyEl.replaceChildren(h("p", { text: str(f.text) }));
+      if (Array.isArray(f.quick_replies) && f.quick_replies.length) {
+        const qr = renderQuickReplies(f.quick_replies);
+        if (qr) {
+          qr.querySelectorAll("button").forEach((b) => b.addEventListener("click", hideBusy));
+          busyEl.append(qr);
+        }
+      }
+      busyEl.hidden = false;
+    }
+
+    function hideBusy() {
+      busyEl.hidden = true;
+      busyEl.replaceChildren();
     }
 
     function onTyping(f) {
@@ -1396,6 +1424,7 @@
       const status = str(f.status);
       if (!status) return;
       currentStatus = f;
+      if (status !== "bot") hideBusy(); // a person (or the queue) takes over
       const pos = Number.isInteger(f.queue_position) && f.queue_position > 0 ? f.queue_position : null;
       const wait = Number.isFinite(f.expected_wait_seconds) && f.expected_wait_seconds >= 0 ? f.expected_wait_seconds : null;
       statusEl.textContent = status === "waiting_for_agent" ? S.waiting(pos, wait, f.agents_online) : S.status[status] || "";
