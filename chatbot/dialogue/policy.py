@@ -428,17 +428,27 @@ OFFERS: dict[str, dict[str, Any]] = {
 }
 
 
+# An article of the whole help centre beats the intent's own when its section is
+# this much nearer the question (cosine distance): "can I exchange for another size
+# instead of a refund" is read as a refund question, and is about exchanges.
+CLEARLY_NEARER = 0.1
+
+
 def help_centre_passage(
     ctx: Deciding, text: str, intent: str
 ) -> articles.Passage | None:
-    """The intent's linked articles first; the whole help centre only when none of
-    them fits. A linked article that fits loosely still beats no answer."""
+    """The intent's linked articles first; the whole help centre when none of them
+    fits, or when an article there answers clearly better. A linked article that
+    fits loosely still beats no answer."""
     linked = ctx.lookups.linked_articles(intent)
     passage = ctx.lookups.find_passage(text, among=linked) if linked else None
+    anywhere = ctx.lookups.find_passage(text, among=None)
+    if anywhere is None or not anywhere.fits:
+        return passage
     if passage is None or not passage.fits:
-        anywhere = ctx.lookups.find_passage(text, among=None)
-        if anywhere is not None and anywhere.fits:
-            return anywhere
+        return anywhere
+    if anywhere.distance + CLEARLY_NEARER < passage.distance:
+        return anywhere
     return passage
 
 

@@ -954,6 +954,17 @@ def test_a_link_that_does_not_fit_falls_back_to_the_whole_help_centre(help_centr
     assert "3 to 5 working days" in answer.reply.text
 
 
+def test_an_article_clearly_nearer_the_question_beats_the_linked_one(help_centre):
+    # Read as a warranty question, and the warranty article fits ("warranty" is
+    # its tag), but the returns article holds far more of the question's words.
+    answer = Chat(help_centre).turn(
+        "warranty aside, returns: can final-sale items and gift cards be returned, "
+        "and what do return labels cost?",
+        reading("warranty", 0.9),
+    )
+    assert answer.reply.payload["article"]["url"] == "/help/return-policy/"
+
+
 def test_a_linked_article_that_fits_loosely_still_beats_no_answer(help_centre):
     answer = Chat(help_centre).turn("it broke", reading("warranty", 0.97))
     assert answer.reply.payload["article"]["url"] == "/help/warranty/"
