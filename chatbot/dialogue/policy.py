@@ -223,8 +223,15 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
 
 
 def unsure(c: Classification) -> bool:
-    margin = c.top_k[0][1] - c.top_k[1][1] if len(c.top_k) > 1 else 1.0
-    return c.confidence < CLARIFY_BELOW or margin < CLARIFY_MARGIN
+    """Too unsure to act: the best guess is weak or the runner-up close. Guesses
+    that would do the same thing (recommend, for the two product intents) count as
+    one: there is nothing to ask between them."""
+    same = ACTIONS.get(c.intent)
+    alike = [p for name, p in c.top_k if same is not None and ACTIONS.get(name) == same]
+    others = [p for name, p in c.top_k[1:] if same is None or ACTIONS.get(name) != same]
+    confidence = max(c.confidence, sum(alike))
+    margin = confidence - others[0] if others else 1.0
+    return confidence < CLARIFY_BELOW or margin < CLARIFY_MARGIN
 
 
 def shopping_request(

@@ -574,3 +574,15 @@ def test_when_will_x_be_back_in_stock_is_answered_about_x(shop):
     )
     assert said("product_sold_out", answer.reply.text)
     assert "Sprint Lite Running Shoes" in answer.reply.text
+
+
+def test_two_product_intents_are_no_reason_to_ask(shop):
+    # Either reading recommends: together they are a sure request for products.
+    torn = unsure_between(
+        ("product_recommendation", 0.4),
+        ("product_availability", 0.35),
+        ("greeting", 0.1),
+    )
+    answer = Chat(shop).turn("something nice for my dad", torn)
+    assert answer.reply.action == "recommend"
+    assert answer.reply.payload["cards"]
