@@ -59,6 +59,10 @@ ACTIONS: dict[str, tuple[Act, str]] = {
 DEFAULT_ACTION = (Act.ANSWER, "")
 # The intents that ask about what the shop sells.
 PRODUCT_INTENTS = ("product_recommendation", "product_availability")
+# An unsure reading is taken as a product request only when the model gives a
+# product intent at least this much ("is it gonna rain this weekend" names a rain
+# jacket's word, at 0.01).
+PRODUCT_GUESS_AT_LEAST = 0.1
 
 # Below this confidence, or with the runner-up this close, the bot asks instead.
 CLARIFY_BELOW = 0.55
@@ -247,7 +251,7 @@ def shopping_request(
     """
     guesses = [(name, p) for name, p in c.top_k[:3] if name != "oos"]
     product = next(((n, p) for n, p in guesses if n in PRODUCT_INTENTS), None)
-    if product is None:
+    if product is None or product[1] < PRODUCT_GUESS_AT_LEAST:
         return None
     ahead = [n for n, _ in guesses[: guesses.index(product)]]
     if any(
@@ -621,13 +625,13 @@ def route(ctx: Deciding, c: Classification | None, text: str) -> Reply | None:
         routed = values_turn(ctx, values, clarifying=clarifying)
     elif (
         ctx.state.get("cards")
-        and not switching_away(c)
+        and not switching_away(c, text)
         and (follow_up := followups.detect(text))
     ):
         routed = followed_up(ctx, follow_up, c, text=text)
     elif (
         followups.STOCK_QUESTION.search(text)
-        and not switching_away(c)
+        and not switching_away(c, text)
         and not asks_several(ctx)
         and (named := ctx.lookups.product_named(text))
     ):
@@ -667,14 +671,17 @@ FOLLOW_UP_INTENTS = {
 }
 
 
-def switching_away(c: Classification | None) -> bool:
-    """A confident request for a person or an order form beats a follow-up rule."""
-    return (
-        c is not None
-        and not c.out_of_scope
-        and c.confidence >= SWITCH_TOPIC_ABOVE
-        and ACTIONS.get(c.intent, DEFAULT_ACTION)[0] in (Act.FORM, Act.HANDOFF)
-    )
+def switching_away(c: Classification | None, text: str) -> bool:
+    """A confident request for a person or an order form beats a follow-up rule.
+
+    Frustration only when the words say it too: out of context, the model reads
+    frustration into "tell me more about the second one".
+    """
+    if c is None or c.out_of_scope or c.confidence < SWITCH_TOPIC_ABOVE:
+        return False
+    if c.intent == "frustration":
+        return bool(FRUSTRATION.search(text))
+    return ACTIONS.get(c.intent, DEFAULT_ACTION)[0] in (Act.FORM, Act.HANDOFF)
 
 
 def values_turn(

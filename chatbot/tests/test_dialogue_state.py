@@ -586,3 +586,23 @@ def test_two_product_intents_are_no_reason_to_ask(shop):
     answer = Chat(shop).turn("something nice for my dad", torn)
     assert answer.reply.action == "recommend"
     assert answer.reply.payload["cards"]
+
+
+def test_a_faint_product_guess_is_no_product_request(shop):
+    # Out of scope, with a product intent guessed at 0.01: "rain" names no request.
+    oos = dataclasses.replace(
+        unsure_between(("greeting", 0.04), ("product_recommendation", 0.01)),
+        intent="oos",
+        out_of_scope=True,
+    )
+    answer = Chat(shop).turn("is it gonna rain on the storm shell trail", oos)
+    assert answer.reply.action == "fallback"
+
+
+def test_the_model_reading_frustration_into_a_follow_up_does_not_beat_it(shop):
+    alice = shown_shoes(shop)
+    second = alice.turn("tell me more about the second one", reading("frustration"))
+    assert second.handoff is None
+    assert "Pacer Running Shoes" in second.reply.text
+    angry = alice.turn("the second one?? this is useless", reading("frustration"))
+    assert angry.handoff == "frustration"
