@@ -7,10 +7,13 @@ for programs and never changes meaning; ``message`` is for people and may change
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 import redis.exceptions
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ninja import NinjaAPI
+
+    from recommender.imports.rows import ImportFailed
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,11 @@ CODES: dict[str, tuple[int, str]] = {
     "scope.forbidden": (403, "The key lacks the scope this endpoint needs."),
     "rate.limited": (429, "Too many requests with this key; wait `Retry-After`."),
     "validation.failed": (422, "The request's body or parameters are invalid."),
+    "request.too_large": (413, "The body is larger than the server takes."),
+    "import.bad_rows": (
+        422,
+        "The file has bad rows (each in `details`); nothing was imported.",
+    ),
     "not_found": (404, "No such object, or no such endpoint."),
     "method.not_allowed": (405, "The endpoint exists, but not with this method."),
     "unavailable": (503, "Briefly unavailable (database or Redis); retry later."),
@@ -68,6 +78,15 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         return CODES[self.code][0]
+
+
+def bad_rows(failed: ImportFailed) -> ApiError:
+    """An import refused for its bad rows, each with its line and column."""
+    return ApiError(
+        "import.bad_rows",
+        f"{len(failed.errors)} bad rows; nothing was imported (or send skip_bad).",
+        details=[asdict(error) for error in failed.errors],
+    )
 
 
 def error_response(error: ApiError) -> HttpResponse:
@@ -122,6 +141,16 @@ def install(api: NinjaAPI) -> None:
         }.get(exc.status_code, "validation.failed")
         return error_response(ApiError(code, str(exc)))
 
+    def too_large(request: HttpRequest, exc: Any) -> HttpResponse:
+        # Over DATA_UPLOAD_MAX_MEMORY_SIZE: the client's doing, not a bug of ours.
+        return error_response(
+            ApiError(
+                "request.too_large",
+                f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes: send "
+                "fewer rows a request (or import the file with manage.py).",
+            )
+        )
+
     def server_error(request: HttpRequest, exc: Any) -> HttpResponse:
         if isinstance(exc, TRANSIENT_ERRORS):
             logger.warning("API request met %s: %s", type(exc).__name__, exc)
@@ -141,6 +170,7 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(AuthenticationError, authentication_error)
     api.add_exception_handler(ValidationError, validation_error)
     api.add_exception_handler(ApiError, api_error)
+    api.add_exception_handler(RequestDataTooBig, too_large)
 
 
 def json_method_errors(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -14,6 +12,7 @@ from django.db import models
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from chatbot.events import Event
+from chatbot.outbound import signature
 
 KEY_PREFIX = "ck_"
 PREFIX_LENGTH = 8  # hex characters: what the admin lists to tell keys apart
@@ -339,10 +338,3 @@ class WebhookDelivery(models.Model):
                 secret=self.subscription.secret, timestamp=timestamp, body=body
             ),
         }
-
-
-def signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    """``sha256=`` and the hex HMAC-SHA256, under ``secret``, of ``timestamp.body``."""
-    signed = f"{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from chatbot.models import Conversation, Message, Order
+from chatbot.models import Boundary, Conversation, Message, Order, ShopSettings
 
 # One request writes at most this many rows of a kind.
 MAX_BATCH = 500
@@ -87,6 +87,43 @@ class UpsertOut(Schema):
     created: list[str]
     updated: list[str]
     unchanged: list[str]
+
+
+# The largest file an import request may carry (a few thousand rows); larger exports
+# go through manage.py import_products / import_orders, which read any size.
+MAX_IMPORT_CHARS = 2_000_000
+
+
+class ImportIn(Body):
+    """A file as the shop exports it: Shopify's or WooCommerce's CSV, or ours."""
+
+    format: Literal["concierge", "shopify", "woocommerce"] = "concierge"
+    skip_bad: bool = Field(
+        False,
+        description="Import the good rows of a file with bad ones (listed in "
+        "`skipped`) instead of nothing.",
+    )
+    csv: str = Field(
+        min_length=1,
+        max_length=MAX_IMPORT_CHARS,
+        description="The CSV file's text, header first.",
+    )
+
+
+class BadRowOut(Schema):
+    line: int = Field(description="The line of the file the row starts on (1: header).")
+    column: str | None
+    problem: str
+
+
+class ImportOut(Schema):
+    """How many rows were created, updated or already as sent, and the bad rows
+    left out."""
+
+    created: int
+    updated: int
+    unchanged: int
+    skipped: list[BadRowOut]
 
 
 class DeleteOut(Schema):
@@ -181,6 +218,12 @@ class OrderIn(Body):
         description="The email on the order; the bot asks the customer for it.",
     )
     customer_name: str = Field("", max_length=200)
+    shopper_id: str = Field(
+        "",
+        max_length=255,
+        description="The customer's id in the shop: a shopper the shop signs in "
+        "to the chat (verified identity) finds the order without the email.",
+    )
     status: Order.Status
     carrier: str = Field("", max_length=50)
     tracking_number: str = Field("", max_length=50)
@@ -286,6 +329,22 @@ class NamesIn(Body):
 # --- Conversations ----------------------------------------------------------------
 
 
+def _shop(context: Any) -> ShopSettings:
+    # Read once per request, not once per message of a 500-message page.
+    request = (context or {}).get("request")
+    shop = getattr(request, "redaction_settings", None)
+    if shop is None:
+        shop = ShopSettings.load()
+        if request is not None:
+            request.redaction_settings = shop
+    return shop
+
+
+def exported(text: str, context: Any) -> str:
+    """``text`` as an API response keeps it (``Boundary.EXPORT``)."""
+    return _shop(context).redact(text, boundary=Boundary.EXPORT).text
+
+
 class CustomerOut(Schema):
     id: UUID
     name: str
@@ -310,9 +369,17 @@ class ConversationOut(Schema):
         return conversation.public_id
 
     @staticmethod
-    def resolve_customer(conversation: Conversation) -> dict[str, Any]:
+    def resolve_customer(conversation: Conversation, context: Any) -> dict[str, Any]:
         customer = conversation.customer
-        return {"id": customer.uuid, "name": customer.name, "email": customer.email}
+        return {
+            "id": customer.uuid,
+            "name": customer.name,
+            "email": exported(customer.email, context),
+        }
+
+    @staticmethod
+    def resolve_csat_comment(conversation: Conversation, context: Any) -> str:
+        return exported(conversation.csat_comment, context)
 
     @staticmethod
     def resolve_assigned_agent(conversation: Conversation) -> str | None:
@@ -328,6 +395,18 @@ class MessageOut(Schema):
     intent: str
     confidence: float | None
     created: datetime
+
+    @staticmethod
+    def resolve_text(message: Message, context: Any) -> str:
+        return exported(message.text, context)
+
+    @staticmethod
+    def resolve_payload(message: Message, context: Any) -> dict[str, Any]:
+        # Buttons and the bot's state quote the customer's words.
+        kept: dict[str, Any] = _shop(context).redact_json(
+            message.payload, boundary=Boundary.EXPORT
+        )
+        return kept
 
 
 class TranscriptOut(Schema):

@@ -8,8 +8,10 @@ queues its embedding after the commit, exactly as ``import_products`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -20,11 +22,13 @@ from chatbot.models import (
     Conversation,
     Customer,
     Order,
-    OrderItem,
     ShopSettings,
 )
+from chatbot.order_imports import orders_import
 from classifier.models import Intent, TrainingExample
+from recommender.imports.rows import ImportReport
 from recommender.models import Interaction, Product
+from recommender.services import products_import
 
 M = TypeVar("M", bound=models.Model)
 
@@ -84,22 +88,10 @@ def orders_upsert(*, orders: list[dict[str, Any]]) -> Changes:
     with transaction.atomic():
         saved = _upsert(Order, key="number", rows=orders, changes=changes)
         for number, order in saved.items():
-            wanted = [_item_key(item) for item in items[number]]
-            current = [_item_key(item) for item in order.items.order_by("pk").values()]
-            if wanted == current:
-                continue
-            order.items.all().delete()
-            OrderItem.objects.bulk_create(
-                OrderItem(order=order, **item) for item in items[number]
-            )
-            if number in changes.unchanged:
+            if order.replace_items(items[number]) and number in changes.unchanged:
                 changes.unchanged.remove(number)
                 changes.updated.append(number)
     return changes
-
-
-def _item_key(item: Mapping[str, object]) -> tuple[object, ...]:
-    return (item["sku"], item["name"], item["quantity"], item["price"])
 
 
 def articles_upsert(*, articles: list[dict[str, Any]]) -> Changes:
@@ -132,6 +124,45 @@ def intents_upsert(*, intents: list[dict[str, Any]]) -> tuple[Changes, int]:
                 changes.unchanged.remove(name)
                 changes.updated.append(name)
     return changes, added
+
+
+def _from_text(text: str, read: Callable[[Path], ImportReport]) -> ImportReport:
+    # The readers take a file (the commands' way in); a request's text becomes one
+    # for the time of the import.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "import.csv"
+        path.write_text(text, encoding="utf-8")
+        return read(path)
+
+
+def import_result(report: ImportReport) -> dict[str, Any]:
+    return {
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "skipped": [asdict(error) for error in report.errors],
+    }
+
+
+def products_file_import(
+    *, text: str, file_format: str, skip_bad: bool
+) -> ImportReport:
+    """Import products from a file's text, as import_products does (same readers)."""
+    currency = ShopSettings.load().currency
+    return _from_text(
+        text,
+        lambda path: products_import(
+            path, file_format=file_format, currency=currency, skip_bad=skip_bad
+        ),
+    )
+
+
+def orders_file_import(*, text: str, file_format: str, skip_bad: bool) -> ImportReport:
+    """Import orders from a file's text, as import_orders does (same readers)."""
+    return _from_text(
+        text,
+        lambda path: orders_import(path, file_format=file_format, skip_bad=skip_bad),
+    )
 
 
 def delete_by_key(

@@ -10,7 +10,6 @@ their delivery after the commit. The HTTP request runs in a Celery worker on the
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import time
 import urllib.error
@@ -25,7 +24,8 @@ from django.utils import timezone
 
 from api.models import WebhookDelivery, WebhookSubscription
 from chatbot.events import Event, conversation_event
-from chatbot.models import Conversation, Message
+from chatbot.models import Boundary, Conversation, Message, Order, ShopSettings
+from chatbot.outbound import body_bytes, opener
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def event_payload(
 
     No email, name or address of the customer: the shop reads those through the API
     (``conversations:read``) if it needs them. The customer is named by their id.
+    What the customer wrote is redacted as every export is (``Boundary.EXPORT``).
     """
     body: dict[str, Any] = {
         "conversation": {
@@ -88,13 +89,23 @@ def event_payload(
     if event in (Event.TAKEN, Event.RESOLVED):
         body["agent"] = _agent(conversation)
     if event == Event.CSAT_RECEIVED:
-        body["csat"] = {"score": data["score"], "comment": data["comment"]}
+        body["csat"] = {"score": data["score"], "comment": _kept(data["comment"])}
+    if event in (Event.ORDER_CANCEL_REQUESTED, Event.ORDER_RETURN_REQUESTED):
+        # The shop acts on it (cancels, or sends a return label), then pushes the
+        # order's new status through the API; the same request_id may arrive twice.
+        order: Order = data["order"]
+        body["order"] = {
+            "number": order.number,
+            "shopper_id": order.shopper_id or None,
+            "request_id": data["request_id"],
+            "action": "cancel" if event == Event.ORDER_CANCEL_REQUESTED else "return",
+        }
     if event == Event.MESSAGE_STORED:
         message: Message = data["message"]
         body["message"] = {
             "seq": message.seq,
             "sender": message.sender,
-            "text": message.text,
+            "text": _kept(message.text),
             "created": message.created.isoformat(),
         }
     return {
@@ -103,6 +114,10 @@ def event_payload(
         "created": timezone.now().isoformat(),
         "data": body,
     }
+
+
+def _kept(text: str) -> str:
+    return ShopSettings.load().redact(text, boundary=Boundary.EXPORT).text
 
 
 def _agent(conversation: Conversation) -> dict[str, Any] | None:
@@ -126,21 +141,6 @@ def deliveries_enqueue(delivery_ids: list[int]) -> None:
                 delivery_id,
                 exc_info=True,
             )
-
-
-def body_bytes(payload: dict[str, Any]) -> bytes:
-    """The exact bytes sent, and signed."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect is an answer to log, not to follow: following it would POST the
-    # event (again) to an address the subscription never named.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
 
 
 def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
@@ -167,7 +167,7 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     code: int | None = None
     answer, error = "", ""
     try:
-        with _opener.open(request, timeout=timeout) as reply:
+        with opener.open(request, timeout=timeout) as reply:
             code = reply.status
             answer = _excerpt(reply.read(RESPONSE_EXCERPT * 4))
     except urllib.error.HTTPError as failure:

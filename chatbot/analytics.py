@@ -16,12 +16,15 @@ from django.db.models import Avg, Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from chatbot.models import Conversation, Message
+from chatbot.models import Boundary, Conversation, Message, ShopSettings
+from chatbot.review import with_source
 from classifier.models import OUT_OF_SCOPE
 from recommender.models import Interaction
 
 LOW_CONFIDENCE = 0.5
 DEFAULT_DAYS = 30
+# The latest questions the bot did not understand that the report lists.
+UNANSWERED_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,15 @@ class Csat:
     response: Rate  # rated conversations / resolved conversations
 
 
+@dataclass(frozen=True)
+class Unanswered:
+    """A customer's question the bot answered with a fallback, as exports keep it."""
+
+    text: str
+    created: datetime
+    conversation: str
+
+
 @dataclass
 class Report:
     start: date
@@ -86,6 +98,7 @@ class Report:
     resolution: Durations
     click_through: Rate
     daily: list[tuple[date, int]] = field(default_factory=list)
+    unanswered: list[Unanswered] = field(default_factory=list)
 
 
 # --- the period ------------------------------------------------------------------
@@ -159,11 +172,39 @@ def bot_messages(messages: QuerySet[Message]) -> QuerySet[Message]:
     return messages.filter(sender=Message.Sender.BOT)
 
 
-def fallback_rate(messages: QuerySet[Message]) -> Rate:
+def fallbacks(messages: QuerySet[Message]) -> QuerySet[Message]:
     """Bot messages that understood nothing: out of scope or no intent at all."""
-    bot = bot_messages(messages)
-    fallback = bot.filter(Q(intent=OUT_OF_SCOPE) | Q(intent=""))
-    return Rate(fallback.count(), bot.count())
+    return bot_messages(messages).filter(Q(intent=OUT_OF_SCOPE) | Q(intent=""))
+
+
+def fallback_rate(messages: QuerySet[Message]) -> Rate:
+    return Rate(fallbacks(messages).count(), bot_messages(messages).count())
+
+
+def unanswered(
+    messages: QuerySet[Message], *, shop: ShopSettings, limit: int | None = None
+) -> list[Unanswered]:
+    """The latest questions the bot answered with a fallback: what to teach it next.
+
+    Their text leaves the conversation for a report (and its CSV), so it is
+    redacted as every export is; button presses are no question and are left out.
+    """
+    # The plugin can't see an annotation made in another function.
+    answered = with_source(fallbacks(messages)).values("source_id")  # type: ignore[misc]
+    rows = (
+        Message.objects.filter(pk__in=answered, sender=Message.Sender.CUSTOMER)
+        .exclude(payload__has_key="postback")
+        .select_related("conversation")
+        .order_by("-created", "-pk")[: limit or UNANSWERED_SHOWN]
+    )
+    return [
+        Unanswered(
+            text=shop.redact(m.text, boundary=Boundary.EXPORT).text,
+            created=m.created,
+            conversation=m.conversation.public_id,
+        )
+        for m in rows
+    ]
 
 
 def intent_stats(messages: QuerySet[Message]) -> list[IntentStat]:
@@ -254,8 +295,9 @@ def daily_volume(
     ]
 
 
-def report(start: date, end: date) -> Report:
-    """Every figure for the days ``start`` to ``end`` (inclusive)."""
+def report(start: date, end: date, *, with_text: bool = True) -> Report:
+    """Every figure for the days ``start`` to ``end`` (inclusive); the customers'
+    unanswered questions only ``with_text`` (for those who may read transcripts)."""
     conversations = conversations_in(start, end)
     messages = messages_in(start, end)
     return Report(
@@ -271,6 +313,7 @@ def report(start: date, end: date) -> Report:
         resolution=resolution(conversations),
         click_through=click_through(messages, interactions_in(start, end)),
         daily=daily_volume(conversations, start=start, end=end),
+        unanswered=unanswered(messages, shop=ShopSettings.load()) if with_text else [],
     )
 
 
@@ -308,4 +351,10 @@ def report_rows(result: Report) -> list[list[Any]]:
     rows.append([])
     rows.append(["day", "conversations", "", ""])
     rows.extend([day.isoformat(), n, "", ""] for day, n in result.daily)
+    rows.append([])
+    rows.append(["unanswered", "created", "conversation", ""])
+    rows.extend(
+        [item.text, item.created.isoformat(), item.conversation, ""]
+        for item in result.unanswered
+    )
     return rows

@@ -448,9 +448,16 @@ class ChatConsumer(FrameConsumer):
             client_address=self.address,
         )
         # message_store has returned, so the message is committed: now it may be acked.
-        await self.send_json(
-            {"type": "ack", "client_msg_id": client_msg_id, "seq": message.seq}
-        )
+        ack: dict[str, Any] = {
+            "type": "ack",
+            "client_msg_id": client_msg_id,
+            "seq": message.seq,
+        }
+        if message.text != text:
+            # Stored masked (a card number): the customer sees what was kept, and why.
+            ack["text"] = message.text
+            ack["notice"] = message.payload.get("notice", "")
+        await self.send_json(ack)
 
     async def throttle(self) -> None:
         """A fixed window per customer; over the limit, say when to retry.

@@ -17,15 +17,17 @@ from django.db.models import (
     Exists,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Value,
     When,
 )
 from django.db.models.functions import Cast, Substr
 
-from chatbot.models import Message
+from chatbot.models import Boundary, Message, ShopSettings
 from classifier.models import OUT_OF_SCOPE, Intent, TrainingExample
 from classifier.selectors import Neighbour, nearest_examples
+from ml.models import GoldenSet, ModelVersion
 
 REPLY_PREFIX = "reply-to:"
 
@@ -192,12 +194,15 @@ def message_review(
         intent = Intent.objects.filter(name=intent_name).first()
         if intent is None:
             raise ReviewError(f"No intent named {intent_name!r}")
+    # The example outlives the conversation (and is shown to whoever trains the
+    # model): it keeps the customer's words, not their card or contact details.
+    text = ShopSettings.load().redact(source.text, boundary=Boundary.TRAINING).text
     with transaction.atomic():
         TrainingExample.objects.filter(
             message_id=source.pk, source=TrainingExample.Source.REVIEW
         ).exclude(intent=intent).delete()
         example, _ = TrainingExample.objects.update_or_create(
-            text=source.text,
+            text=text,
             intent=intent,
             defaults={
                 "message_id": source.pk,
@@ -209,3 +214,45 @@ def message_review(
             },
         )
     return example
+
+
+def training_examples_redact() -> int:
+    """Apply the training boundary to every example taken from a chat: those
+    reviewed before redaction existed, or before a setting was turned on.
+
+    One short transaction per example, never one over the table. An example whose
+    redacted text another of the same label already has is deleted (the other
+    teaches the same); the golden set's version goes up when one of its examples
+    changed.
+
+    Returns:
+        How many examples were rewritten or deleted.
+    """
+    shop = ShopSettings.load()
+    changed = golden = 0
+    from_chats = TrainingExample.objects.filter(
+        Q(source=TrainingExample.Source.REVIEW) | Q(message_id__isnull=False)
+    )
+    for pk, text in from_chats.values_list("pk", "text").iterator():
+        kept = shop.redact(text, boundary=Boundary.TRAINING)
+        if not kept.changed:
+            continue
+        with transaction.atomic():
+            example = TrainingExample.objects.select_for_update().filter(pk=pk).first()
+            if example is None:  # deleted meanwhile
+                continue
+            twin = TrainingExample.objects.filter(
+                text=kept.text, intent=example.intent
+            ).exclude(pk=pk)
+            if twin.exists():
+                example.delete()
+            else:
+                example.text = kept.text
+                example.save(update_fields=["text"])
+        changed += 1
+        golden += example.golden
+    if golden:
+        golden_set = GoldenSet.objects.filter(kind=ModelVersion.Kind.INTENT).first()
+        if golden_set is not None:
+            golden_set.bump(f"redacted {golden} example(s)")
+    return changed

@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.db import models, transaction
 from django.utils import timezone
 
-from chatbot import channel_layer, events, selectors
+from chatbot import channel_layer, events, order_sources, selectors
 from chatbot.dialogue import limits, multi
 from chatbot.dialogue.decision import (
     CodeRequest,
@@ -27,18 +27,24 @@ from chatbot.dialogue.decision import (
 )
 from chatbot.dialogue.lookups import live_lookups
 from chatbot.dialogue.policy import decide, late_reply
+from chatbot.dialogue.responses import say
 from chatbot.models import (
+    CARD_NOTICE,
+    Boundary,
     Conversation,
     Customer,
     Message,
     Order,
     OrderActionCode,
+    OrderSource,
     PendingReply,
+    ReturnRequest,
     ShopSettings,
 )
 from classifier.models import Intent
 from classifier.serving import Classification, classify_many
 from ml.models import ModelVersion
+from ml.redaction import Kind, redact, redact_json
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +93,23 @@ def message_store(
 ) -> tuple[Message, bool]:
     """Store a message with the conversation's next seq; idempotent by client_msg_id.
 
+    A customer's card number is masked before the row is written when the shop
+    says so (the message then carries a notice why); the bot's text never holds one.
+
     Returns:
         ``(message, created)``; ``created`` is False when ``client_msg_id`` was
         already stored, and then nothing is written or broadcast again.
     """
+    if sender == Message.Sender.CUSTOMER:
+        kept = ShopSettings.load().redact(text, boundary=Boundary.STORE)
+        if kept.changed:
+            text = kept.text
+            payload = {**(payload or {}), "notice": CARD_NOTICE}
+    elif sender == Message.Sender.BOT:
+        # The bot quotes customers (a clarification, the other request of two):
+        # whatever it quotes, it never says a card number back.
+        text = redact(text, kinds={Kind.CARD}).text
+        payload = redact_json(payload, kinds={Kind.CARD})
     with transaction.atomic():
         # The row lock serialises writers of one conversation: seqs come out
         # strictly increasing with no gaps, and a duplicate is seen reliably.
@@ -233,11 +252,13 @@ def bot_reply(*, message_id: int) -> Message | None:
         postback=postback,
         customer_id=conversation.customer_id,
         customer_name=conversation.customer.name,
+        # Set only from an identity the shop signed: safe to find orders by.
+        shopper_id=conversation.customer.external_id,
         client_address=message.client_address,
         parts=parts,
     )
     classification = message_classification(incoming, reading)
-    lookups = live_lookups()
+    lookups = live_lookups(conversation_id=conversation.pk)
 
     def decided(state: dict[str, Any]) -> Decision:
         return decide(incoming, classification, state=state, lookups=lookups)
@@ -326,7 +347,13 @@ def _order_action_applied(
     action: OrderAction | None, *, conversation: Conversation
 ) -> bool:
     """Apply a confirmed order change under the order's lock; False if it no
-    longer applies (the order changed since the decision)."""
+    longer applies (the order changed since the decision).
+
+    With Concierge's table as the order system (``local``) the change is made
+    here. Otherwise the shop makes it: it is sent (a webhook for ``api``, a call
+    to the order endpoint for ``http``, both after the commit) and the customer
+    was told it was sent; the order row changes when the shop says so.
+    """
     if action is None:
         return True
     order = Order.objects.select_for_update().get(pk=action.order_id)
@@ -340,18 +367,157 @@ def _order_action_applied(
     ).first()
     if code is None or not code.usable(now=now):
         return False
+    shop = ShopSettings.load()
     if action.kind == "cancel":
-        applied = order.cancel()
+        if shop.order_source == OrderSource.LOCAL:
+            applied = order.cancel()
+        else:
+            applied = order.cancellable()
     else:
+        # The return request is Concierge's record of it either way; where the
+        # shop makes it, a refusal removes it again (order_change_send).
         applied = order.start_return(
-            conversation=conversation,
-            now=now,
-            window_days=ShopSettings.load().return_window_days,
+            conversation=conversation, now=now, window_days=shop.return_window_days
         )
-    if applied:
-        code.used = now
-        code.save(update_fields=["used"])
-    return applied
+    if not applied:
+        return False
+    code.used = now
+    code.save(update_fields=["used"])
+    if shop.order_source != OrderSource.LOCAL:
+        order_change_request(
+            order=order,
+            kind=action.kind,
+            conversation=conversation,
+            request_id=f"{action.kind}-{order.number}-{code.pk}",
+            source=shop.order_source,
+        )
+    return True
+
+
+CHANGE_EVENTS = {
+    "cancel": events.Event.ORDER_CANCEL_REQUESTED,
+    "return": events.Event.ORDER_RETURN_REQUESTED,
+}
+
+
+def order_change_request(
+    *,
+    order: Order,
+    kind: str,
+    conversation: Conversation,
+    request_id: str,
+    source: str,
+) -> None:
+    """Send the shop a confirmed change (inside the caller's transaction): as a
+    webhook event for orders pushed through the API, else to the order endpoint
+    by a task after the commit."""
+    if source == OrderSource.API:
+        events.announce(
+            CHANGE_EVENTS[kind],
+            conversation=conversation,
+            order=order,
+            request_id=request_id,
+        )
+        return
+    from chatbot.tasks import send_order_change  # a real cycle, as reply_enqueue's
+
+    def enqueue() -> None:
+        try:
+            send_order_change.delay(order.pk, kind, conversation.pk, request_id)
+        except Exception:
+            logger.exception("could not enqueue the %s of order %s", kind, order)
+
+    transaction.on_commit(enqueue)
+
+
+CHANGE_DONE = {
+    "cancel": "Order {number} is cancelled; you won't be charged.",
+    "return": "The return for order {number} is registered; the return label is "
+    "on its way to your email.",
+}
+CHANGE_VERBS = {"cancel": "cancel", "return": "start a return for"}
+
+
+def order_change_send(
+    *, order_id: int, kind: str, conversation_id: int, request_id: str
+) -> str:
+    """Ask the shop's order endpoint for a change the customer confirmed, and tell
+    the customer what it said once it has decided: ``done``, ``sent`` (it will
+    act; nothing to say yet) or ``refused`` (to a person). Safe to run twice: the
+    shop gets the same ``request_id``, the customer hears it once.
+
+    Raises:
+        OrderLookupUnavailable: the shop did not answer; the task retries.
+    """
+    order = Order.objects.get(pk=order_id)
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    backend = order_sources.backend_for(OrderSource.HTTP)
+    answer = backend.request_change(
+        order=order,
+        kind="cancel" if kind == "cancel" else "return",
+        request_id=request_id,
+        conversation=conversation,
+    )
+    if answer.result == "sent" or conversation is None:
+        return answer.result
+    change = {"action": CHANGE_VERBS[kind]}
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if answer.result == "done":
+            if kind == "cancel" and order.status != Order.Status.CANCELLED:
+                order.status = Order.Status.CANCELLED
+                order.save(update_fields=["status"])
+            change["done"] = CHANGE_DONE[kind].format(number=order.number)
+            key = "order_change_done"
+        else:
+            if kind == "return":
+                ReturnRequest.objects.filter(order=order).delete()
+            change["reason"] = f": {answer.reason}" if answer.reason else ""
+            key = "order_change_refused"
+        order_change_tell(
+            conversation_id=conversation_id,
+            text=say(key, order={"number": order.number}, change=change),
+            request_id=request_id,
+            handoff=answer.result == "refused",
+        )
+    return answer.result
+
+
+def order_change_give_up(
+    *, order_id: int, kind: str, conversation_id: int, request_id: str
+) -> None:
+    """The shop never answered a change: tell the customer, hand over to a person."""
+    order = Order.objects.get(pk=order_id)
+    with transaction.atomic():
+        if kind == "return":
+            ReturnRequest.objects.filter(order=order).delete()
+        order_change_tell(
+            conversation_id=conversation_id,
+            text=say(
+                "order_change_failed",
+                order={"number": order.number},
+                change={"action": CHANGE_VERBS[kind]},
+            ),
+            request_id=request_id,
+            handoff=True,
+        )
+
+
+def order_change_tell(
+    *, conversation_id: int, text: str, request_id: str, handoff: bool
+) -> None:
+    """Store the bot's word on a change in the conversation (once per request)."""
+    stored, created = message_store(
+        conversation_id=conversation_id,
+        sender=Message.Sender.BOT,
+        text=text,
+        client_msg_id=f"order-change:{request_id}",
+    )
+    conversation = stored.conversation
+    if created and handoff and conversation.status == Conversation.Status.BOT:
+        conversation.queue_for_agent()
+        transaction.on_commit(lambda: status_broadcast(conversation))
+        transaction.on_commit(queue_broadcast)
 
 
 def recorded_version(version_id: int | None) -> int | None:

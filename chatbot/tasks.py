@@ -8,6 +8,7 @@ from celery import Task, shared_task
 
 from chatbot import services
 from chatbot.console.services import agent_reply_email
+from chatbot.dialogue.decision import OrderLookupUnavailable
 from chatbot.dialogue.knowledge import article_embed
 from chatbot.models import Article
 
@@ -78,3 +79,35 @@ def embed_articles(article_ids: list[int]) -> int:
 def refresh_queue() -> None:
     """Send everyone waiting for a person their place and expected wait (beat)."""
     services.queue_broadcast()
+
+
+# A change sent to the shop's order endpoint is tried again 30 s, 1, 2, 4, 8 and
+# 16 min apart (the circuit may be open meanwhile), about half an hour in all,
+# every wait below the broker's visibility timeout; then a person takes over.
+ORDER_CHANGE_RETRIES = 6
+
+
+@shared_task(bind=True, acks_late=True, max_retries=ORDER_CHANGE_RETRIES)
+def send_order_change(
+    self: Task, order_id: int, kind: str, conversation_id: int, request_id: str
+) -> str | None:
+    """Send a confirmed cancellation or return to the shop's order endpoint (on
+    the ``webhooks`` queue: a slow shop never holds up a chat reply)."""
+    try:
+        return services.order_change_send(
+            order_id=order_id,
+            kind=kind,
+            conversation_id=conversation_id,
+            request_id=request_id,
+        )
+    except OrderLookupUnavailable as error:
+        if self.request.retries >= ORDER_CHANGE_RETRIES:
+            logger.warning("giving up on sending %s to the shop", request_id)
+            services.order_change_give_up(
+                order_id=order_id,
+                kind=kind,
+                conversation_id=conversation_id,
+                request_id=request_id,
+            )
+            return None
+        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error

@@ -77,4 +77,13 @@ def periodic_tasks() -> list[Periodic]:
             description="Sends the webhook deliveries that are due: retries after "
             "a failure, and any whose task was lost.",
         ),
+        Periodic(
+            name="purge-expired",
+            task="privacy.tasks.purge_expired",
+            queue="training",
+            crontab=("45", "1"),
+            description="Nightly: deletes or anonymises what is older than the "
+            "shop keeps it (Shop settings → Retention), in batches; returns the "
+            "rows per kind.",
+        ),
     ]

@@ -167,6 +167,10 @@ CELERY_TASK_ROUTES = {
     "*.embed_*": {"queue": "embeddings"},
     "*.sweep_embeddings": {"queue": "embeddings"},
     "api.tasks.*": {"queue": "webhooks"},
+    # Nightly batch work, with the other nightly jobs: never beside chat replies.
+    "privacy.tasks.*": {"queue": "training"},
+    # Calls to the shop's order endpoint: as slow as the shop, away from replies.
+    "chatbot.tasks.send_order_change": {"queue": "webhooks"},
 }
 # The periodic tasks are rows (django-celery-beat), created once by
 # `manage.py setup_schedule` (run after every migrate) and then the operators'
@@ -222,6 +226,9 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 # Where backup/restore find pg_dump, pg_restore and psql (of the server's major
 # version or newer); empty: the embedded PostgreSQL's, else those on PATH.
 PG_BIN_DIR = env_str("PG_BIN_DIR")
+# The nightly purge of expired data (how long is kept: the shop settings) deletes
+# this many rows per transaction, so that it never holds a table for long.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
 
 # --- Email --------------------------------------------------------------------
 # The one-time codes that confirm an order change go to the order's address.
@@ -408,6 +415,22 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # A delivery that keeps failing is retried (backoff from 30 s to an hour) this long.
 WEBHOOK_RETRY_FOR_SECONDS = env_int(
     "WEBHOOK_RETRY_FOR_SECONDS", 24 * 60 * 60, minimum=60
+)
+
+# --- The shop's order endpoint (ShopSettings.order_source = http) ---------------
+# A lookup waits this long for the shop's answer, then the customer is told the
+# order system is not answering: a chat must never hang on the shop.
+ORDER_ENDPOINT_TIMEOUT_SECONDS = env_int("ORDER_ENDPOINT_TIMEOUT_SECONDS", 3, minimum=1)
+# After this many failures in a row the circuit opens: for ORDER_ENDPOINT_RESET_SECONDS
+# no call is made (every process reads the state in Redis), then one is tried.
+ORDER_ENDPOINT_FAILURES = env_int("ORDER_ENDPOINT_FAILURES", 5, minimum=1)
+ORDER_ENDPOINT_RESET_SECONDS = env_int("ORDER_ENDPOINT_RESET_SECONDS", 30, minimum=1)
+# The shop's answer to one number and email (or shopper) is reused this long, so a
+# conversation's confirmation and code turns don't call the shop again.
+ORDER_LOOKUP_CACHE_SECONDS = env_int("ORDER_LOOKUP_CACHE_SECONDS", 60, minimum=0)
+# The backend the http order source calls (chatbot.order_sources.OrderBackend).
+ORDER_ENDPOINT_BACKEND = env_str(
+    "ORDER_ENDPOINT_BACKEND", "api.order_endpoint.OrderEndpoint"
 )
 
 # --- Retraining ---------------------------------------------------------------

@@ -39,6 +39,13 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
         "catalog",
         {"products": [{"sku": "TEE-1", "name": "Tee", "category": "Tops", "price": 9}]},
     ),
+    ("POST", "/api/v1/products/import"): (
+        "catalog",
+        {
+            "format": "shopify",
+            "csv": "Handle,Title,Type,Variant Price\ntee,Tee,Tops,9.00\n",
+        },
+    ),
     ("POST", "/api/v1/products/delete"): ("catalog", {"skus": ["TEE-1"]}),
     ("POST", "/api/v1/events"): (
         "catalog",
@@ -55,6 +62,13 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
                     "placed_at": "2026-05-01T09:30:00Z",
                 }
             ]
+        },
+    ),
+    ("POST", "/api/v1/orders/import"): (
+        "orders",
+        {
+            "csv": "number,email,status,placed_at,item_name\n"
+            "#1001,alice@example.com,placed,2026-05-01T09:30:00Z,Tee\n"
         },
     ),
     ("POST", "/api/v1/orders/delete"): ("orders", {"numbers": ["#1001"]}),

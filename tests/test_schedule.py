@@ -31,6 +31,7 @@ DEFAULTS = {
     "train-recommender",
     "sweep-embeddings",
     "sweep-webhooks",
+    "purge-expired",
 }
 
 

@@ -76,10 +76,20 @@ def change_form(**changes: Any) -> dict[str, Any]:
         "name": "Northwind",
         "currency": "USD",
         "order_number_pattern": r"NW-\d{5}",
+        "order_source": "local",
+        "order_endpoint_url": "",
+        "order_endpoint_secret": "ordsec_a-secret-of-the-shop-0123456789",
         "timezone": "Europe/Berlin",
         "opening_hours": '{"mon": "09:00-17:00"}',
         "return_window_days": "30",
         "free_shipping_threshold": "50",
+        "retention_conversations_days": "365",
+        "retention_tracking_days": "90",
+        "retention_webhook_deliveries_days": "30",
+        "retention_codes_days": "7",
+        "retention_rate_limit_days": "30",
+        "retention_anonymous_customers_days": "90",
+        "retention_access_log_days": "365",
     }
     return {**form, **changes}
 
@@ -112,10 +122,17 @@ def test_it_saves_what_staff_change_in_the_admin(client, superbob):
     [
         ("order_number_pattern", "NW-(", "Not a regular expression"),
         ("order_number_pattern", r"\d*", "must not match an empty string"),
+        ("order_number_pattern", "NW-\\d{5}\n#(\\d+", "Line 2 (#(\\d+): Not a"),
+        ("order_number_pattern", "[A-Z]{4}", "an order number has digits"),
+        ("order_source", "http", "needs its URL"),
+        ("order_source", "shopify", "Select a valid choice"),
+        ("order_endpoint_url", "ftp://shop.example/orders", "Enter a valid URL"),
         ("timezone", "Mars/Olympus", "is not a time zone name"),
         ("opening_hours", '{"monday": "09:00-17:00"}', "is not one of"),
         ("opening_hours", '{"mon": "17:00-09:00"}', "closes before it opens"),
         ("opening_hours", '{"mon": "9am to 5pm"}', "is not a range like"),
+        ("retention_conversations_days", "0", "greater than or equal to 1"),
+        ("retention_tracking_days", "-5", "greater than or equal to"),
     ],
 )
 def test_it_refuses_bad_settings_with_a_clear_error_and_changes_nothing(
@@ -141,3 +158,29 @@ def test_it_hides_the_shop_settings_from_the_public(client):
     page = client.get(reverse("admin:chatbot_shopsettings_changelist"), secure=True)
     assert page.status_code == 302
     assert "/login/" in page["Location"]
+
+
+@pytest.mark.django_db
+def test_it_saves_several_order_number_formats_and_the_shops_endpoint(client, superbob):
+    client.force_login(superbob)
+    url = reverse("admin:chatbot_shopsettings_change", args=[ShopSettings.load().pk])
+    saved = client.post(
+        url,
+        change_form(
+            order_number_pattern="#\\d{4,}\r\n\\d{9}\r\nNW-\\d{5}",
+            order_source="http",
+            order_endpoint_url="https://shop.example/concierge/orders",
+        ),
+        secure=True,
+    )
+    assert saved.status_code == 302
+    shop = current_shop()
+    assert shop.order_source == "http"
+    assert shop.order_changes_wait_for_shop
+    assert all(
+        shop.order_number_re.fullmatch(number)
+        for number in ("#1001", "100000123", "NW-10234")
+    )
+    assert ShopSettings.load().order_endpoint_url == (
+        "https://shop.example/concierge/orders"
+    )

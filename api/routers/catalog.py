@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 from ninja import Router
 
 from api import schemas, services
 from api.auth import ApiKeyAuth
+from api.errors import bad_rows
 from api.models import ApiKey
+from recommender.imports.rows import ImportFailed
 from recommender.models import Product
 
 router = Router(auth=ApiKeyAuth(ApiKey.Scope.CATALOG), tags=["catalog"])
@@ -24,6 +28,25 @@ def products_upsert(request: HttpRequest, body: schemas.ProductsIn) -> services.
     return services.products_upsert(
         products=[product.model_dump() for product in body.products]
     )
+
+
+@router.post(
+    "/products/import",
+    response={200: schemas.ImportOut, **schemas.ERRORS},
+    summary="Import a product CSV as the shop exports it (Shopify, WooCommerce)",
+)
+def products_import(request: HttpRequest, body: schemas.ImportIn) -> dict[str, Any]:
+    """The file ``import_products --format`` reads, as text: variants become one
+    product with its sizes and colours; idempotent by sku. A file with bad rows
+    imports nothing (``import.bad_rows``, each with its line and column) unless
+    ``skip_bad``. Embeddings follow in the background."""
+    try:
+        report = services.products_file_import(
+            text=body.csv, file_format=body.format, skip_bad=body.skip_bad
+        )
+    except ImportFailed as failed:
+        raise bad_rows(failed) from None
+    return services.import_result(report)
 
 
 @router.post(

@@ -17,6 +17,7 @@ from api import schemas
 from api.auth import ApiKeyAuth
 from api.errors import ApiError
 from api.models import ApiKey
+from chatbot import events
 from chatbot.models import Conversation, Message
 
 router = Router(
@@ -92,6 +93,12 @@ def conversation_messages(
     limit: int = Query(200, ge=1, le=MAX_TRANSCRIPT_PAGE),
 ) -> dict[str, Any]:
     conversation = _conversation(conversation_id)
+    # The staff access log: a client paging through a transcript (or syncing it)
+    # within minutes is one opening (``privacy.models.StaffAccess``).
+    key: ApiKey = request.auth  # type: ignore[attr-defined]  # set by ApiKeyAuth
+    events.announce_opened(
+        events.Place.API, conversations=[conversation], api_key_name=key.name
+    )
     messages = list(
         conversation.messages.filter(seq__gt=since_seq).order_by("seq")[: limit + 1]
     )

@@ -9,9 +9,17 @@ from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from chatbot import events
 from chatbot.admin.filters import IntentFilter, LowConfidenceFilter, YesNoFilter
 from chatbot.admin.help_text import HelpTextMixin
-from chatbot.models import Conversation, ConversationNote, Customer, Message
+from chatbot.models import (
+    Boundary,
+    Conversation,
+    ConversationNote,
+    Customer,
+    Message,
+    ShopSettings,
+)
 
 # A spreadsheet runs a cell that starts with one of these as a formula
 # (=HYPERLINK(…) sends the reader's data away), and tab / carriage return let a
@@ -143,6 +151,23 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         return super().get_queryset(request).annotate(n_messages=Count("messages"))
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # Shown (not refused, not a save that redirects): the transcript was read.
+        if request.method == "GET" and response.status_code == 200:
+            conversation = self.get_object(request, object_id)
+            if conversation is not None:
+                events.announce_opened(
+                    events.Place.ADMIN, conversations=[conversation], user=request.user
+                )
+        return response
+
     @admin.display(description="messages", ordering="n_messages")
     def message_count(self, obj: Any) -> int:
         return int(obj.n_messages)
@@ -151,10 +176,20 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
     def export_csv(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> HttpResponse:
+        # A CSV file travels (mail, shared drives): it keeps what the export
+        # boundary keeps, never a card number, and contacts only if the shop allows.
+        shop = ShopSettings.load()
+
+        def kept(text: str) -> str:
+            return shop.redact(text, boundary=Boundary.EXPORT).text
+
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="transcripts.csv"'
         writer = csv.writer(response)
         writer.writerow(CSV_COLUMNS)
+        events.announce_opened(
+            events.Place.ADMIN, conversations=list(queryset), user=request.user
+        )
         rows = (
             Message.objects.filter(conversation__in=queryset.values("pk"))
             .select_related(
@@ -168,8 +203,8 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
                 spreadsheet_safe(cell)
                 for cell in [
                     c.public_id,
-                    str(c.customer),
-                    c.customer.email,
+                    kept(str(c.customer)),
+                    kept(c.customer.email),
                     c.status,
                     c.assigned_agent.get_username() if c.assigned_agent else "",
                     c.created.isoformat(),
@@ -178,7 +213,7 @@ class ConversationAdmin(HelpTextMixin, admin.ModelAdmin):
                     c.csat_score or "",
                     m.seq,
                     m.sender,
-                    m.text,
+                    kept(m.text),
                     m.intent,
                     "" if m.confidence is None else f"{m.confidence:.4f}",
                     m.created.isoformat(),

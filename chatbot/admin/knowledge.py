@@ -182,11 +182,55 @@ class ShopSettingsAdmin(admin.ModelAdmin):
     """One row per installation: the list opens it, nobody adds or deletes one."""
 
     fieldsets = [
-        (None, {"fields": ["name", "currency", "order_number_pattern"]}),
+        (None, {"fields": ["name", "currency"]}),
+        (
+            "Orders",
+            {
+                "description": "Where the bot finds orders and sends cancellations "
+                "and returns (docs/order-lookup.md).",
+                "fields": [
+                    "order_number_pattern",
+                    "order_source",
+                    "order_endpoint_url",
+                    "order_endpoint_secret",
+                ],
+            },
+        ),
         ("When people answer", {"fields": ["timezone", "opening_hours"]}),
         (
             "Returns and shipping",
             {"fields": ["return_window_days", "free_shipping_threshold"]},
+        ),
+        (
+            "Privacy",
+            {
+                "description": "Card numbers, IBANs and ID numbers are always masked "
+                "in training data, exports, analytics, the API and webhooks; order "
+                "numbers never are. Try these settings on your own sample lines with "
+                "<code>manage.py redact --training</code> (or --export, --store).",
+                "fields": [
+                    "redact_cards_on_store",
+                    "redact_contacts_in_training",
+                    "redact_contacts_in_exports",
+                    "erasure_deletes_orders",
+                ],
+            },
+        ),
+        (
+            "Retention",
+            {
+                "description": "How long each kind of record is kept; the nightly "
+                "purge-expired task deletes or anonymises what is older.",
+                "fields": [
+                    "retention_conversations_days",
+                    "retention_tracking_days",
+                    "retention_webhook_deliveries_days",
+                    "retention_codes_days",
+                    "retention_rate_limit_days",
+                    "retention_anonymous_customers_days",
+                    "retention_access_log_days",
+                ],
+            },
         ),
     ]
 

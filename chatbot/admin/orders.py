@@ -1,11 +1,15 @@
-"""Staff admin for the shop's orders and the returns customers asked for."""
+"""Staff admin for the shop's orders, the returns customers asked for and the
+order lookups the bot made."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from chatbot.admin.help_text import HelpTextMixin
-from chatbot.models import Order, OrderItem, ReturnRequest
+from chatbot.models import Order, OrderItem, OrderLookup, ReturnRequest
 
 
 class OrderItemInline(HelpTextMixin, admin.TabularInline):
@@ -38,8 +42,14 @@ class OrderAdmin(HelpTextMixin, admin.ModelAdmin):
         "total",
         "placed_at",
     ]
-    list_filter = ["status", "refund_status", "carrier", "placed_at"]
-    search_fields = ["number", "email", "customer_name", "tracking_number"]
+    list_filter = ["status", "refund_status", "carrier", "placed_at", "fetched_at"]
+    search_fields = [
+        "number",
+        "email",
+        "customer_name",
+        "tracking_number",
+        "shopper_id",
+    ]
     date_hierarchy = "placed_at"
     inlines = [OrderItemInline]
 
@@ -49,3 +59,21 @@ class ReturnRequestAdmin(admin.ModelAdmin):
     list_display = ["order", "conversation", "created"]
     search_fields = ["order__number", "order__email"]
     raw_id_fields = ["order", "conversation"]
+
+
+@admin.register(OrderLookup)
+class OrderLookupAdmin(admin.ModelAdmin):
+    """What the bot looked up, read-only: is the shop's order endpoint slow or
+    failing, which conversation asked for which number."""
+
+    list_display = ["created", "number", "outcome", "source", "duration_ms"]
+    list_filter = ["outcome", "source", "created"]
+    search_fields = ["number", "conversation__public_id"]
+    date_hierarchy = "created"
+    raw_id_fields = ["conversation"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

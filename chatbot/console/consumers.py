@@ -22,6 +22,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
+from chatbot import events
 from chatbot import services as chat_services
 from chatbot.console import permissions, selectors, services
 from chatbot.console.services import ConsoleError
@@ -180,6 +181,12 @@ class AgentConsumer(FrameConsumer):
         await self.require("view")
         conversation = await self.conversation(frame)
         if conversation.public_id not in self.opened:
+            # One access-log row per opening: an ``open`` again on this socket is
+            # a refresh; a new socket (a reconnect) within minutes is the same
+            # opening too (``StaffAccess.SAME_OPENING``).
+            await database_sync_to_async(events.announce_opened)(
+                events.Place.CONSOLE, conversations=[conversation], user=self.user
+            )
             if len(self.opened) >= MAX_OPEN_CONVERSATIONS:
                 oldest = next(iter(self.opened))
                 await self.channel_layer.group_discard(

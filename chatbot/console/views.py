@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from chatbot import analytics
+from chatbot.admin.conversations import spreadsheet_safe
 from chatbot.console import charts, permissions, selectors
 
 MAX_DAYS = 366
@@ -55,13 +56,20 @@ def _period(request: HttpRequest) -> tuple[date, date, str]:
 @staff_member_required
 def analytics_page(request: HttpRequest) -> HttpResponse:
     start, end, notice = _period(request)
-    report = analytics.report(start, end)
+    # The questions customers asked are transcript text: only for those who may
+    # read transcripts.
+    report = analytics.report(
+        start, end, with_text=request.user.has_perm(permissions.VIEW)
+    )
     if request.GET.get("format") == "csv":
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = (
             f'attachment; filename="concierge-analytics-{start}-{end}.csv"'
         )
-        csv.writer(response).writerows(analytics.report_rows(report))
+        csv.writer(response).writerows(
+            [spreadsheet_safe(cell) for cell in row]
+            for row in analytics.report_rows(report)
+        )
         return response
     intent_chart = charts.horizontal_bars(
         [

@@ -34,6 +34,9 @@ class Incoming:
     postback: Mapping[str, Any] = field(default_factory=dict)
     customer_id: int | None = None
     customer_name: str = ""
+    # The shopper's id in the shop, from an identity the shop signed
+    # (Customer.external_id): their orders are found without asking the email.
+    shopper_id: str = ""
     client_address: str | None = None
     # A message that may hold several requests: each clause with the model's
     # reading of it (``chatbot.dialogue.multi``); empty for a one-clause message.
@@ -66,6 +69,8 @@ class Lookups:
     search_products: Callable[..., Found]
     recommend_for: Callable[..., list[tuple[Product, str]]]
     shopping_context: Callable[[int | None], tuple[str | None, list[str]]]
+    # (*, number, email="", shopper_id="") → the order, None when there is none
+    # that is theirs; raises OrderLookupUnavailable when the shop doesn't answer.
     find_order: Callable[..., Order | None]
     # Seconds before the next order lookup with these keys may run (0: now).
     lookup_wait: Callable[..., int]
@@ -83,6 +88,11 @@ class Lookups:
     find_products: Callable[[Sequence[str]], list[Product]] = lambda skus: []
     # The catalog product a message names ("is the Ridge boot in stock"), if any.
     product_named: Callable[[str], Product | None] = lambda text: None
+
+
+class OrderLookupUnavailable(Exception):
+    """The shop's order system did not answer (in time, or its circuit is open):
+    the customer hears that, never that their order does not exist."""
 
 
 @dataclass(frozen=True)

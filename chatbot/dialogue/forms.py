@@ -21,7 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chatbot.dialogue import shipping
-from chatbot.dialogue.decision import CodeRequest, Deciding, LookupKeys, OrderAction
+from chatbot.dialogue.decision import (
+    CodeRequest,
+    Deciding,
+    LookupKeys,
+    OrderAction,
+    OrderLookupUnavailable,
+)
 from chatbot.dialogue.shop import Shop
 from chatbot.models import Order
 
@@ -60,11 +66,25 @@ class Turn:
 SEPARATORS = "-_/# "
 TYPED_SEPARATORS = r"[\s#._/-]*"
 QUANTIFIERS = "?*+{"
+# A format of digits alone (Magento's 100000123, Shopify's #1001) would take any
+# number for an order's: a price, a year, a phone number, a quantity. Such a number
+# counts only when the customer says it is one ("order 100000123", "#1001", "order
+# no: 1001", "my order number is 1001"), or sends it alone when asked for it. Where
+# several numeric formats match, the first line of the setting wins.
+ORDER_WORDS = (
+    r"(?:\#\s*|(?:order|ord|number|no|nr|ref(?:erence)?)\b\.?"
+    r"(?:\s*(?:number|num|no|nr|id)\b\.?)?[\s#:]*(?:(?:is|was)\b[\s#:]*)?)"
+)
+# Never a number followed by a currency or a unit: "order 1001 dollars" is money.
+NOT_AMOUNT = (
+    r"(?!\s*(?:[$€£¥%]|usd|eur|gbp|dollars?|euros?|pounds?|pcs|pieces|items|x)\b)"
+    r"(?![$€£¥%])"
+)
 
 
 @dataclass(frozen=True)
-class OrderNumbers:
-    """The shop's order-number pattern, read leniently from what customers type.
+class OrderFormat:
+    """One order-number format, read leniently from what customers type.
 
     ``NW-\\d{5}`` is split at its literal separators into ``NW`` and ``\\d{5}``;
     between them any separators (or none) are accepted, letters in any case, with a
@@ -74,10 +94,12 @@ class OrderNumbers:
     pattern: str
     pieces: tuple[str, ...]
     separators: tuple[str, ...]
+    # The literal the shop writes before the number ("#" of "#\\d{4,}"), if any.
+    lead: str = ""
 
     @staticmethod
     @functools.cache
-    def of(pattern: str) -> OrderNumbers:
+    def of(pattern: str) -> OrderFormat:
         pieces, separators, piece, depth, i = [], [], "", 0, 0
         while i < len(pattern):
             char = pattern[i]
@@ -111,45 +133,92 @@ class OrderNumbers:
                 kept += [(split.group(1), separator), (split.group(2), "")]
             elif part:
                 kept.append((part, separator))
-        return OrderNumbers(
+        if not kept:  # a pattern of separators alone: nothing to read
+            kept = [(re.escape(pattern), "")]
+        return OrderFormat(
             pattern,
             tuple(p for p, _ in kept),
             tuple(s for _, s in kept[1:]),
+            lead=kept[0][1].strip(),
         )
 
     @functools.cached_property
-    def lenient(self) -> re.Pattern[str]:
+    def numeric(self) -> bool:
+        """Whether the format has no letters of its own: digits alone."""
+        return not re.search(r"[A-Za-z]", re.sub(r"\\[dDwWsS]", "", self.pattern))
+
+    def expression(self, prefix: str) -> str:
+        """The lenient expression, its groups named ``<prefix>p0``, ``<prefix>p1``…"""
         groups = TYPED_SEPARATORS.join(
-            f"(?P<p{n}>{piece})" for n, piece in enumerate(self.pieces)
+            f"(?P<{prefix}p{n}>{piece})" for n, piece in enumerate(self.pieces)
         )
-        return re.compile(rf"(?<![\w#])#?\s*{groups}(?!\w)", re.IGNORECASE)
+        if self.numeric:
+            return rf"{ORDER_WORDS}{groups}{NOT_AMOUNT}"
+        return rf"\#?\s*{groups}"
 
     @functools.cached_property
     def bare(self) -> re.Pattern[str] | None:
         """When the bot has just asked for it, the variable last piece alone
         ("10234") is the number; only when the pieces before it are plain text."""
-        if len(self.pieces) < 2 or not all(
-            re.fullmatch(r"[A-Za-z0-9]+", p) for p in self.pieces[:-1]
-        ):
+        if len(self.pieces) < 2 and not self.numeric:
+            return None
+        if not all(re.fullmatch(r"[A-Za-z0-9]+", p) for p in self.pieces[:-1]):
             return None
         return re.compile(rf"^\W*#?\s*(?P<last>{self.pieces[-1]})\W*$", re.IGNORECASE)
 
+    def written(self, match: re.Match[str], prefix: str = "") -> str:
+        """A match of the lenient expression the shop's way: "nw 10234" → "NW-10234"."""
+        parts = [match.group(f"{prefix}p{n}").upper() for n in range(len(self.pieces))]
+        return (
+            self.lead
+            + parts[0]
+            + "".join(s + p for s, p in zip(self.separators, parts[1:], strict=True))
+        )
+
+    def written_bare(self, last: str) -> str:
+        prefix = "".join(
+            p.upper() + s
+            for p, s in zip(self.pieces[:-1], self.separators, strict=True)
+        )
+        return self.lead + prefix + last.upper()
+
+
+@dataclass(frozen=True)
+class OrderNumbers:
+    """The shop's order-number formats (``ShopSettings.order_number_pattern``, one
+    regular expression per line), read leniently from what customers type."""
+
+    pattern: str
+    formats: tuple[OrderFormat, ...]
+
+    @staticmethod
+    @functools.cache
+    def of(pattern: str) -> OrderNumbers:
+        lines = tuple(line.strip() for line in pattern.splitlines() if line.strip())
+        return OrderNumbers(pattern, tuple(OrderFormat.of(line) for line in lines))
+
+    @functools.cached_property
+    def lenient(self) -> re.Pattern[str]:
+        """Any of the formats, as typed; ``written`` turns a match into the number."""
+        alternatives = "|".join(
+            f"(?:{form.expression(f'f{i}')})" for i, form in enumerate(self.formats)
+        )
+        return re.compile(rf"(?<![\w#])(?:{alternatives})(?!\w)", re.IGNORECASE)
+
     def written(self, match: re.Match[str]) -> str:
         """A match of ``lenient`` the shop's way: "nw 10234" → "NW-10234"."""
-        parts = [match.group(f"p{n}").upper() for n in range(len(self.pieces))]
-        return parts[0] + "".join(
-            s + p for s, p in zip(self.separators, parts[1:], strict=True)
-        )
+        for i, form in enumerate(self.formats):
+            if match.group(f"f{i}p0") is not None:
+                return form.written(match, prefix=f"f{i}")
+        raise ValueError(f"{match.group(0)!r} matches none of the formats")
 
     def find(self, text: str, *, asked: bool = False) -> str | None:
         if match := self.lenient.search(text):
             return self.written(match)
-        if asked and self.bare and (bare := self.bare.search(text)):
-            prefix = "".join(
-                p.upper() + s
-                for p, s in zip(self.pieces[:-1], self.separators, strict=True)
-            )
-            return prefix + bare.group("last").upper()
+        if asked:
+            for form in self.formats:
+                if form.bare and (bare := form.bare.search(text)):
+                    return form.written_bare(bare.group("last"))
         return None
 
 
@@ -212,7 +281,9 @@ def finish_cancel(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
         form,
         ctx,
         question=(f"Cancel order {order.number}?", "Yes, cancel it", "No, keep it"),
-        done="cancel_done",
+        # Where the shop makes the change, it is only asked: never "cancelled"
+        # before it says so.
+        done="cancel_sent" if waits_for_shop(ctx) else "cancel_done",
     )
 
 
@@ -231,8 +302,12 @@ def finish_return(order: Order, form: dict[str, Any], ctx: Deciding) -> Turn:
         form,
         ctx,
         question=(f"Start a return for order {order.number}?", "Yes, start it", "No"),
-        done="return_started",
+        done="return_sent" if waits_for_shop(ctx) else "return_started",
     )
+
+
+def waits_for_shop(ctx: Deciding) -> bool:
+    return ctx.lookups.shop().order_changes_wait_for_shop
 
 
 def confirmed(
@@ -285,7 +360,7 @@ def send_code(
 def lookup_keys(slots: dict[str, Any], ctx: Deciding) -> LookupKeys:
     return LookupKeys(
         client=ctx.incoming.client_address,
-        email=slots["email"],
+        email=slots.get("email", ""),
         number=slots["order_number"],
     )
 
@@ -393,25 +468,39 @@ def fill(
 
 def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
     slots = form["slots"]
-    for slot, key in (
-        ("order_number", "ask_order_number"),
-        ("email", "ask_order_email"),
-    ):
-        if slot not in slots:
-            form["asking"] = slot
-            return prefixed(notes, Turn(ctx.say(key)))
-    found = [slots["order_number"], slots["email"]]
+    if "order_number" not in slots:
+        form["asking"] = "order_number"
+        return prefixed(notes, Turn(ctx.say("ask_order_number")))
+    # A shopper the shop vouches for is looked up by their id first; the email is
+    # asked only if that finds nothing (an order placed as a guest, say).
+    shopper = ctx.incoming.shopper_id if not form.get("shopper_missed") else ""
+    if not slots.get("email") and not shopper:
+        form["asking"] = "email"
+        return prefixed(notes, Turn(ctx.say("ask_order_email")))
+    email = slots.get("email", "")
+    found = [slots["order_number"], email]
     if form.get("found") != found:
         # Refused before looking, and the same whether the order exists or not.
         wait = ctx.lookups.lookup_wait(
-            client=ctx.incoming.client_address, email=found[1], number=found[0]
+            client=ctx.incoming.client_address, email=email, number=found[0]
         )
         if wait > 0:
             minutes = max(1, math.ceil(wait / 60))
             return prefixed(
                 notes, Turn(ctx.say("lookup_throttled", minutes=minutes), done=True)
             )
-    order = ctx.lookups.find_order(number=slots["order_number"], email=slots["email"])
+    try:
+        order = ctx.lookups.find_order(
+            number=slots["order_number"], email=email, shopper_id=shopper
+        )
+    except OrderLookupUnavailable:
+        # The shop's fault, not the customer's: no failed turn, nothing counted,
+        # and never "not found" (the order may well exist).
+        return prefixed(notes, unavailable(slots["order_number"], ctx))
+    if order is None and shopper and not email:
+        form["shopper_missed"] = True
+        form["asking"] = "email"
+        return prefixed(notes, Turn(ctx.say("ask_order_email")))
     if order is None:
         # One answer for "no such order" and "wrong email": an order number alone
         # must never confirm that an order exists.
@@ -430,10 +519,23 @@ def advance(form: dict[str, Any], *, ctx: Deciding, notes: list[str]) -> Turn:
     # Found: later turns of this form (the confirmation, the code) read the order
     # again without waiting, so a guesser elsewhere can't hold up its owner.
     form["found"] = found
-    # Verified by number and email: an order number sent on its own later in the
-    # conversation needs no email again.
-    ctx.state["last_order"] = {"number": order.number, "email": slots["email"]}
+    # Verified by number and email (or by the shop's word for the shopper): an
+    # order number sent on its own later in the conversation needs no email again.
+    ctx.state["last_order"] = {"number": order.number, "email": email}
     return prefixed(notes, FINISH[form["name"]](order, form, ctx))
+
+
+def unavailable(number: str, ctx: Deciding) -> Turn:
+    """The shop's order system is not answering: say so, offer a person."""
+    return Turn(
+        ctx.say("order_lookup_unavailable", number=number),
+        payload={"quick_replies": [talk_to_person_button()]},
+        done=True,
+    )
+
+
+def talk_to_person_button() -> dict[str, Any]:
+    return {"title": "Talk to a person", "payload": {"action": "handoff"}}
 
 
 def prefixed(notes: list[str], turn: Turn) -> Turn:

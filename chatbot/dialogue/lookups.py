@@ -7,23 +7,18 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from chatbot import selectors
+from chatbot import order_sources, selectors
 from chatbot.dialogue import limits
 from chatbot.dialogue.decision import CodeCheck, Lookups
 from chatbot.dialogue.knowledge import Answers
 from chatbot.dialogue.responses import say
-from chatbot.models import Order, OrderActionCode, current_shop
+from chatbot.models import OrderActionCode, current_shop
 from recommender import search
 from recommender.models import Interaction
 from recommender.serving import recommend_for
 
 VIEWING_WINDOW = timedelta(minutes=30)
 CART_WINDOW = timedelta(days=1)
-
-
-def find_order(*, number: str, email: str) -> Order | None:
-    """The order with this number and email; both must match."""
-    return Order.objects.filter(number__iexact=number, email__iexact=email).first()
 
 
 def check_code(*, order_id: int, action: str, code: str) -> CodeCheck:
@@ -62,9 +57,10 @@ def shopping_context(customer_id: int | None) -> tuple[str | None, list[str]]:
     return viewing, cart
 
 
-def live_lookups() -> Lookups:
+def live_lookups(*, conversation_id: int | None = None) -> Lookups:
     # One per reply: the shop's settings are read once, the question is embedded
-    # once, and every answer and search of the reply reuses them.
+    # once, and every answer and search of the reply reuses them. Order lookups
+    # are traced against ``conversation_id``.
     shop = functools.cache(current_shop)
     answers = Answers(shop=shop)
     return Lookups(
@@ -72,7 +68,9 @@ def live_lookups() -> Lookups:
         search_products=search.search,
         recommend_for=recommend_for,
         shopping_context=shopping_context,
-        find_order=find_order,
+        find_order=functools.partial(
+            order_sources.find_order, conversation_id=conversation_id
+        ),
         lookup_wait=limits.lookup_wait,
         check_code=check_code,
         queue=selectors.queue_estimate,

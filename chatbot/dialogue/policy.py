@@ -348,8 +348,7 @@ def clarify(ctx: Deciding, c: Classification) -> Reply:
     )
 
 
-def talk_to_person_button() -> dict[str, Any]:
-    return {"title": "Talk to a person", "payload": {"action": "handoff"}}
+talk_to_person_button = forms.talk_to_person_button
 
 
 def form_reply(
@@ -488,8 +487,8 @@ def asks_about_policy(ctx: Deciding, form: str, text: str) -> bool:
     three weeks?"), not a request to run it; a button always runs it."""
     if form not in OFFERS or ctx.incoming.postback:
         return False
-    pattern = ctx.lookups.shop().order_number_re
-    return questions.asks_about_policy(text, order_number=pattern)
+    numbers = forms.OrderNumbers.of(ctx.lookups.shop().order_number_pattern)
+    return questions.asks_about_policy(text, order_number=numbers.lenient)
 
 
 def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:

@@ -16,6 +16,15 @@ from zoneinfo import ZoneInfo
 
 from recommender.models import CURRENCY_SYMBOLS, money
 
+# Where the bot finds orders, and what a confirmed cancellation or return does:
+# - local: Concierge's order table (the demo's, or what the API fills), changed by
+#   the bot itself: done as soon as the customer confirms;
+# - api: orders pushed through the API; a confirmed change is sent to the shop as a
+#   webhook (order.cancel_requested…) and is done when the shop updates the order;
+# - http: the shop's own order endpoint (chatbot.orders), actions POSTed to it.
+# Order-number formats one shop may list (one regular expression per line).
+MAX_ORDER_FORMATS = 10
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -42,8 +51,11 @@ class Shop:
     Attributes:
         name: the shop's name, as the bot says it.
         currency: ISO 4217 code prices are quoted in unless a product says otherwise.
-        order_number_pattern: a regular expression one order number matches in
-            full (``NW-\\d{5}`` for the demo shop).
+        order_number_pattern: the shop's order-number formats, one regular
+            expression per line, each matching one order number in full
+            (``NW-\\d{5}`` for the demo shop; ``#\\d{4,}`` for a Shopify store).
+        order_source: where orders are looked up and where cancellations and
+            returns go: ``local``, ``api`` or ``http`` (see above).
         timezone: the IANA zone opening hours are written in.
         opening_hours: weekday (``mon``…``sun``) → ``"09:00-17:00"``; a missing or
             empty day is closed.
@@ -57,6 +69,7 @@ class Shop:
     name: str = "Northwind"
     currency: str = "USD"
     order_number_pattern: str = r"NW-\d{5}"
+    order_source: str = "local"
     timezone: str = "America/New_York"
     opening_hours: Mapping[str, str] = field(
         default_factory=lambda: {
@@ -69,7 +82,16 @@ class Shop:
 
     @cached_property
     def order_number_re(self) -> re.Pattern[str]:
-        return re.compile(self.order_number_pattern, re.IGNORECASE)
+        """Any of the formats, matching an order number as the shop writes it."""
+        lines = [line.strip() for line in self.order_number_pattern.splitlines()]
+        either = "|".join(f"(?:{line})" for line in lines if line)
+        return re.compile(either, re.IGNORECASE)
+
+    @property
+    def order_changes_wait_for_shop(self) -> bool:
+        """Whether a confirmed cancellation or return is only sent, to be done by
+        the shop (the customer is told it was sent, not that it is done)."""
+        return self.order_source != "local"
 
     @property
     def currency_symbol(self) -> str:

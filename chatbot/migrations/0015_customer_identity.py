@@ -4,20 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chatbot', '0014_demo_shop_defaults'),
+        ("chatbot", "0014_demo_shop_defaults"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='customer',
-            name='external_id',
-            field=models.CharField(blank=True, db_index=True, help_text="The shopper's id in the shop, from a verified (signed) identity.", max_length=255),
+            model_name="customer",
+            name="external_id",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                help_text="The shopper's id in the shop, from a verified (signed) identity.",
+                max_length=255,
+            ),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='identified_at',
-            field=models.DateTimeField(blank=True, help_text="When the shop last vouched for this shopper's identity.", null=True),
+            model_name="customer",
+            name="identified_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the shop last vouched for this shopper's identity.",
+                null=True,
+            ),
         ),
     ]

@@ -15,14 +15,23 @@ from chatbot.models.orders import (
     Order,
     OrderActionCode,
     OrderItem,
+    OrderLookup,
     ReturnRequest,
 )
-from chatbot.models.shop import ShopSettings, current_shop
+from chatbot.models.shop import (
+    CARD_NOTICE,
+    Boundary,
+    OrderSource,
+    ShopSettings,
+    current_shop,
+)
 
 __all__ = [
+    "CARD_NOTICE",
     "TOKEN_SALT",
     "AgentPresence",
     "Article",
+    "Boundary",
     "CannedResponse",
     "Conversation",
     "ConversationNote",
@@ -32,6 +41,8 @@ __all__ = [
     "Order",
     "OrderActionCode",
     "OrderItem",
+    "OrderLookup",
+    "OrderSource",
     "PendingReply",
     "ResponseTemplate",
     "ReturnRequest",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
 from django.db import models
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from chatbot import events
@@ -75,6 +76,21 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
 
     def waiting(self) -> ConversationQuerySet:
         return self.filter(status=Conversation.Status.WAITING_FOR_AGENT)
+
+    def inactive_since(self, cutoff: datetime) -> ConversationQuerySet:
+        """Those with no activity since ``cutoff``, and no person owing an answer.
+
+        Activity is the conversation's last change or its newest message (storing
+        a message does not save the conversation). One waiting for or with a
+        person is never among them, however old: staff resolve it first.
+        """
+        recent = Message.objects.filter(
+            conversation=OuterRef("pk"), created__gte=cutoff
+        )
+        return self.filter(
+            updated__lt=cutoff,
+            status__in=[Conversation.Status.BOT, Conversation.Status.RESOLVED],
+        ).exclude(Exists(recent))
 
 
 class Conversation(models.Model):

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from chatbot.models.conversations import Conversation
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    def owned(self, *, number: str, email: str, shopper_id: str) -> Order | None:
+        """The order with ``number`` whose email is ``email`` or whose shopper is
+        ``shopper_id``; ``None`` if none is (an empty key matches nothing)."""
+        whose = models.Q()
+        if email:
+            whose |= models.Q(email__iexact=email)
+        if shopper_id:
+            whose |= models.Q(shopper_id=shopper_id)
+        if not whose:
+            return None
+        return self.filter(whose, number__iexact=number).first()
 
 
 class Order(models.Model):
@@ -30,6 +46,14 @@ class Order(models.Model):
     email = models.EmailField(
         help_text="The email on the order; lookups must match it."
     )
+    shopper_id = models.CharField(
+        "shopper id",
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The customer's id in the shop: a shopper the shop vouches for "
+        "(Customer.external_id) finds this order without giving the email.",
+    )
     customer_name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices)
     carrier = models.CharField(max_length=50, blank=True)
@@ -41,12 +65,35 @@ class Order(models.Model):
         max_length=20, choices=Refund.choices, default=Refund.NONE
     )
     total = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    fetched_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When this copy was read from the shop's order endpoint; empty "
+        "for orders pushed through the API. The shop's answer is the truth: the "
+        "copy is overwritten at every lookup.",
+    )
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-placed_at"]
 
     def __str__(self) -> str:
         return self.number
+
+    def replace_items(self, items: Sequence[Mapping[str, Any]]) -> bool:
+        """Make the order's lines exactly ``items`` (sku, name, quantity, price);
+        False when they already were, so a re-sent order changes nothing."""
+
+        def key(item: Mapping[str, Any]) -> tuple[object, ...]:
+            return (item["sku"], item["name"], item["quantity"], Decimal(item["price"]))
+
+        current = self.items.order_by("pk").values("sku", "name", "quantity", "price")
+        if [key(item) for item in items] == [key(item) for item in current]:
+            return False
+        self.items.all().delete()
+        OrderItem.objects.bulk_create(OrderItem(order=self, **item) for item in items)
+        return True
 
     def cancellable(self) -> bool:
         return self.status in (self.Status.PLACED, self.Status.PROCESSING)
@@ -178,3 +225,40 @@ class OrderActionCode(models.Model):
     def matches(self, code: str) -> bool:
         expected = self.digest(order_id=self.order_id, action=self.action, code=code)
         return constant_time_compare(expected, self.code_hash)
+
+
+class OrderLookup(models.Model):
+    """One order lookup the bot made: who asked (the conversation) for which number,
+    when, and what came of it; never what the order holds.
+
+    For operators (is the shop's endpoint slow, failing?) and for erasing what a
+    customer's conversations touched (it goes with the conversation).
+    """
+
+    class Outcome(models.TextChoices):
+        FOUND = "found", "Found"
+        NOT_FOUND = "not_found", "Not found (or not theirs)"
+        UNAVAILABLE = "unavailable", "Order system not answering"
+
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="order_lookups",
+    )
+    number = models.CharField(max_length=20, help_text="The order number asked for.")
+    source = models.CharField(
+        max_length=10, help_text="Where it was looked up (the shop's order source)."
+    )
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    duration_ms = models.PositiveIntegerField(
+        help_text="How long the lookup took, in milliseconds."
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.number}: {self.get_outcome_display()}"

@@ -30,6 +30,7 @@ from chatbot.dialogue.decision import (
     LookupKeys,
     Lookups,
     OrderAction,
+    OrderLookupUnavailable,
     QueueEstimate,
 )
 from chatbot.dialogue.forms import MAX_CODES
@@ -112,6 +113,8 @@ class Shop:
     waits: dict[str, int] = field(default_factory=dict)
     mailed: list[MailedCode] = field(default_factory=list)
     looked_up: list[tuple[str, str]] = field(default_factory=list)
+    # The shop's order system is not answering (its endpoint down, circuit open).
+    orders_down: bool = False
     # Open at NOW (a Monday noon, UTC): handoffs meet the team, not the night.
     settings: shop_settings.Shop = field(
         default_factory=lambda: shop_settings.Shop(timezone="UTC")
@@ -141,14 +144,21 @@ class Shop:
             product_named=self.product_named,
         )
 
-    def find_order(self, *, number: str, email: str) -> Order | None:
-        self.looked_up.append((number, email))
+    def find_order(
+        self, *, number: str, email: str = "", shopper_id: str = ""
+    ) -> Order | None:
+        self.looked_up.append((number, email or f"shopper:{shopper_id}"))
+        if self.orders_down:
+            raise OrderLookupUnavailable("the test shop's order system is down")
         return next(
             (
                 o
                 for o in self.orders
                 if o.number.lower() == number.lower()
-                and o.email.lower() == email.lower()
+                and (
+                    (email and o.email.lower() == email.lower())
+                    or (shopper_id and o.shopper_id == shopper_id)
+                )
             ),
             None,
         )
@@ -397,6 +407,35 @@ def test_a_wrong_number_and_a_wrong_email_get_the_same_answer(shop):
     # Nothing about the real order leaks to someone with the wrong email.
     assert "shipped" not in wrong_email.reply.text.lower()
     assert "UPS" not in wrong_email.reply.text
+
+
+def test_an_order_system_that_does_not_answer_is_never_a_missing_order(shop):
+    shop.orders_down = True
+    alice = Chat(shop)
+    alice.turn("where is my order NW-10234", reading("order_status"))
+    down = alice.turn("alice@example.com", None)
+    assert said("order_lookup_unavailable", down.reply.text)
+    assert "NW-10234" in down.reply.text
+    assert down.reply.payload["quick_replies"] == [
+        {"title": "Talk to a person", "payload": {"action": "handoff"}}
+    ]
+    # Not the customer's failure: nothing counted against them, no handoff forced.
+    assert down.failed_lookup is None
+    assert down.handoff is None
+    assert down.state.get("failed_turns", 0) == 0
+
+
+@pytest.mark.parametrize("source", ["api", "http"])
+def test_where_the_shop_makes_the_change_it_is_told_as_sent(shop, source):
+    shop.settings = dataclasses.replace(shop.settings, order_source=source)
+    carla = Chat(shop)
+    carla.turn("please cancel order NW-10238", reading("cancel_order"))
+    carla.turn("carla@example.com", None)
+    carla.turn("Yes, cancel it", None, postback={"confirm": True})
+    sent = carla.turn(f"the code is {shop.code}", None)
+    assert said("cancel_sent", sent.reply.text)
+    assert not said("cancel_done", sent.reply.text)
+    assert sent.order_action == OrderAction("cancel", 10238, code_id=1)
 
 
 def test_it_cancels_an_order_only_after_a_confirmation(shop):

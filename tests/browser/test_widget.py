@@ -89,3 +89,27 @@ def test_the_widget_pages_through_a_long_history_on_reload(live_stack, page):
         assert bubbles.all_inner_texts() == before
     finally:
         server.stop()
+
+
+def test_the_widget_shows_a_card_number_masked_with_a_notice_why(live_stack, page):
+    from chatbot.models import CARD_NOTICE
+
+    page.goto(live_stack.url + "/")
+    page.get_by_test_id("concierge-launcher").click()
+    page.get_by_test_id("concierge-input").fill("my card is 4242 4242 4242 4242")
+    page.get_by_test_id("concierge-send").click()
+
+    own = page.locator("[data-testid=concierge-message][data-sender=customer]")
+    masked = "my card is [card ••••4242]"
+    expect(own).to_have_text(masked)
+    expect(page.get_by_test_id("concierge-redacted")).to_have_text(CARD_NOTICE)
+    bot = page.locator("[data-testid=concierge-message][data-sender=bot]")
+    expect(bot).to_have_count(1)
+    # Neither the page nor the browser's storage keeps the number.
+    assert "4242 4242" not in page.content()
+    storage = page.evaluate("JSON.stringify(Object.entries(localStorage))")
+    assert "4242 4242" not in storage
+
+    page.reload()
+    expect(own).to_have_text(masked)
+    expect(page.get_by_test_id("concierge-redacted")).to_have_text(CARD_NOTICE)

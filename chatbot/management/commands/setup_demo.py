@@ -40,7 +40,9 @@ class Command(BaseCommand):
                 "setup_demo runs only in development (DEBUG=1) or with DEMO=1: it "
                 f"creates a superuser {DEMO_ADMIN!r} and the demo shop's data"
             )
-        self.load_once("products", Product, lambda: products_import(DEMO_CATALOG))
+        self.load_once(
+            "products", Product, lambda: products_import(DEMO_CATALOG).written
+        )
         self.load_once("help-centre articles", Article, articles_load)
         self.load_once("orders", Order, orders_load)
         if TrainingExample.objects.exists():

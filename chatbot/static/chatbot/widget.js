@@ -427,6 +427,7 @@
   text-align: center; padding: 2px 8px; }
 .row-pending .bubble { opacity: .65; }
 .meta { font-size: 11px; color: var(--cc-muted); margin: 2px 4px 0; }
+.redacted { font-size: 11px; color: var(--cc-muted); margin: 2px 4px 0; font-style: italic; }
 .greeting { margin-bottom: 12px; }
 .divider { display: flex; align-items: center; gap: 8px; color: var(--cc-muted);
   font-size: 11px; margin: 12px 0; }
@@ -981,6 +982,10 @@
       bubble.removeAttribute("data-pending");
       bubble.removeAttribute("data-client-msg-id");
       bubble.setAttribute("data-seq", String(seq));
+      // The server kept the message masked (a card number): show what was kept.
+      if (typeof f.text === "string") bubble.textContent = f.text;
+      const note = redactedNote(f.notice);
+      if (note) pending.append(note);
       placeRow(pending, seq, { sender: "customer", provisional: true });
     }
 
@@ -1210,6 +1215,8 @@
           if (line) row.append(line);
         }
       }
+      const note = redactedNote(payload.notice);
+      if (note) row.append(note);
       if (Array.isArray(payload.cards) && payload.cards.length) row.append(renderCards(payload.cards));
       if (Array.isArray(payload.quick_replies) && payload.quick_replies.length) {
         const qr = renderQuickReplies(payload.quick_replies);
@@ -1220,6 +1227,12 @@
         row.append(h("time", { class: "meta", datetime: str(f.created), text: time }));
       }
       return row;
+    }
+
+    // Why part of the customer's own message is masked ("We hid the card number").
+    function redactedNote(notice) {
+      if (typeof notice !== "string" || !notice) return null;
+      return h("div", { class: "redacted", "data-testid": "concierge-redacted", text: notice });
     }
 
     function renderPending(item) {
