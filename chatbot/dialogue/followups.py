@@ -17,7 +17,9 @@ from typing import Literal
 from chatbot.dialogue.forms import OrderNumbers
 from recommender.search import SOLD_OUT_OK, read_colours, read_sizes, words_to_digits
 
-Kind = Literal["cheaper", "more", "refine", "pick", "sizes", "colours", "stock"]
+Kind = Literal[
+    "cheaper", "more", "refine", "narrow", "pick", "sizes", "colours", "stock"
+]
 
 CHEAPER = re.compile(
     r"\b(?:cheaper|less expensive|lower price[sd]?|more affordable|"
@@ -51,6 +53,15 @@ PICK = re.compile(
     r"|\b(?:number|no\.?|option|#)\s*([1-3])\b",
     re.IGNORECASE,
 )
+# "any for kids?", "something for hiking", "what about ones for women": the same
+# search, for someone or something in particular.
+NARROW = re.compile(
+    r"^\s*(?:and\s+)?(?:any(?:thing|one)?|something|ones?|what about|how about|"
+    r"got any|do you have (?:any|some|ones?))\b"
+    r"(?:\s+(?:ones?|some|of (?:them|these|those)))?\s+(for\s+[\w\s'-]+?)"
+    r"\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
 # "it", "this one", "them": the product in focus.
 IT = re.compile(
     r"\b(?:it|this|that|this one|that one|them|they|these|those)\b", re.IGNORECASE
@@ -61,12 +72,14 @@ ASKS = re.compile(
 )
 WHICH_SIZES = re.compile(r"\b(?:what|which|available|all the)\s+sizes?\b", re.I)
 WHICH_COLOURS = re.compile(r"\b(?:what|which|other|available)\s+colou?rs?\b", re.I)
-# "Is the Ridge boot in stock?", "do you still have the parka", "any left?"
+# "Is the Ridge boot in stock?", "do you still have the parka", "any left?", and
+# "when will the vest be back in stock?" (a yes or no about it answers that too).
 STOCK_QUESTION = re.compile(
     r"\b(?:is|are|do (?:you|u|ya) (?:still )?have|have (?:you|u) (?:still )?got|"
     r"got|any)\b"
     r"[^.!?]*\b(?:in stock|instock|available|sold out|out of stock|left)\b"
-    r"|\bstill available\b|\bany left\b",
+    r"|\bstill available\b|\bany left\b"
+    r"|\b(?:back|again) in stock\b|\bavailable again\b|\brestock(?:ed|ing)?\b",
     re.IGNORECASE,
 )
 STOCK = re.compile(
@@ -91,6 +104,7 @@ class FollowUp:
     sizes: list[str] = field(default_factory=list)
     colours: list[str] = field(default_factory=list)
     about_one: bool = False  # "it", "this one", or a picked card: one product
+    words: str = ""  # what a "narrow" follow-up adds to the search ("for kids")
 
 
 def detect(text: str) -> FollowUp | None:
@@ -115,6 +129,8 @@ def detect(text: str) -> FollowUp | None:
         return FollowUp("refine", sizes=sizes, colours=colours)
     if sizes and short:
         return FollowUp("refine", sizes=sizes)
+    if short and (narrow := NARROW.search(text)):
+        return FollowUp("narrow", words=narrow.group(1).strip())
     if MORE.search(text):
         return FollowUp("more")
     if pick:

@@ -35,7 +35,7 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok(ay)?|please do|do it|confirm)\b", re.I)
 NO = re.compile(r"^\s*(n|no|nope|nah|don'?t|keep it|not now)\b", re.I)
 ABANDON = re.compile(
-    r"\b(never\s?mind|forget (?:it|that|about it)|cancel (?:that|this)|"
+    r"\b(never\s?mind|nvm|forget (?:it|that|about it)|cancel (?:that|this)|"
     r"stop (?:that|this|it)?|don'?t bother|no longer need|doesn'?t matter)\b",
     re.IGNORECASE,
 )

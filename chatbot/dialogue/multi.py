@@ -23,6 +23,9 @@ Things that read like two requests but are one, and how they are decided:
 - "where is my order? when will it arrive?": two clauses with one topic (both about
   the order's whereabouts): one request, handled once.
 - "hi! where's my order": the greeting is not a request of its own.
+- "can you check my order? my email is carla@example.com": a clause that only gives
+  an order number or an email is a value for the request beside it, not a request
+  (the policy leaves such clauses out, as it knows the shop's order numbers).
 """
 
 from __future__ import annotations

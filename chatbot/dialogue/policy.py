@@ -28,7 +28,7 @@ from chatbot.dialogue import articles, followups, forms, multi, questions
 from chatbot.dialogue.decision import Deciding, Decision, Incoming, Lookups, Reply
 from classifier.serving import Classification
 from recommender.models import Product
-from recommender.search import Constraints, Found, best_named
+from recommender.search import Constraints, Found, best_named, parse_constraints
 
 
 class Act(enum.Enum):
@@ -57,6 +57,12 @@ ACTIONS: dict[str, tuple[Act, str]] = {
     "frustration": (Act.HANDOFF, "frustration"),
 }
 DEFAULT_ACTION = (Act.ANSWER, "")
+# The intents that ask about what the shop sells.
+PRODUCT_INTENTS = ("product_recommendation", "product_availability")
+# An unsure reading is taken as a product request only when the model gives a
+# product intent at least this much ("is it gonna rain this weekend" names a rain
+# jacket's word, at 0.01).
+PRODUCT_GUESS_AT_LEAST = 0.1
 
 # Below this confidence, or with the runner-up this close, the bot asks instead.
 CLARIFY_BELOW = 0.55
@@ -79,11 +85,12 @@ ABOUT_CONTEXT = re.compile(
     r"complete (?:the|my) (?:look|set|outfit))\b",
     re.IGNORECASE,
 )
-# A backstop to the model's ``frustration`` intent: words no one uses calmly.
+# A backstop to the model's ``frustration`` intent: words no one uses calmly. Piled-up
+# punctuation is not among them: "is there a warranty?????!!!!!" is an eager
+# question, and the model reads it without the noise (classifier.normalise).
 FRUSTRATION = re.compile(
     r"\b(useless|ridiculous|terrible|awful|worst|pathetic|waste of time|fed up|"
-    r"sick of|unacceptable|are you (?:even )?listening|stupid bot|not helping)\b"
-    r"|!{3,}",
+    r"sick of|unacceptable|are you (?:even )?listening|stupid bot|not helping)\b",
     re.IGNORECASE,
 )
 
@@ -172,9 +179,13 @@ def respond(ctx: Deciding, classification: Classification | None) -> Reply:
         )
     if several := several_requests(ctx):
         return several
-    if classification.out_of_scope:
+    if (classification.out_of_scope or unsure(classification)) and (
+        shopping := shopping_request(ctx, classification, text)
+    ):
+        classification = shopping
+    elif classification.out_of_scope:
         return failed(ctx, ctx.say("fallback"), classification)
-    if unsure(classification):
+    elif unsure(classification):
         return clarify(ctx, classification)
 
     answered = act_on(ctx, classification, text)
@@ -216,8 +227,46 @@ def act_on(ctx: Deciding, classification: Classification, text: str) -> Reply:
 
 
 def unsure(c: Classification) -> bool:
-    margin = c.top_k[0][1] - c.top_k[1][1] if len(c.top_k) > 1 else 1.0
-    return c.confidence < CLARIFY_BELOW or margin < CLARIFY_MARGIN
+    """Too unsure to act: the best guess is weak or the runner-up close. Guesses
+    that would do the same thing (recommend, for the two product intents) count as
+    one: there is nothing to ask between them."""
+    same = ACTIONS.get(c.intent)
+    alike = [p for name, p in c.top_k if same is not None and ACTIONS.get(name) == same]
+    others = [p for name, p in c.top_k[1:] if same is None or ACTIONS.get(name) != same]
+    confidence = max(c.confidence, sum(alike))
+    margin = confidence - others[0] if others else 1.0
+    return confidence < CLARIFY_BELOW or margin < CLARIFY_MARGIN
+
+
+def shopping_request(
+    ctx: Deciding, c: Classification, text: str
+) -> Classification | None:
+    """An unsure reading of a message that names what the shop sells, with a
+    product intent among the model's guesses: the reading as that product intent.
+
+    "show me headlamps" or "a tent around 300 bucks" say little besides the product,
+    and a model trained on whole questions spreads its guesses; the catalog settles
+    it. A grievance or an order form among the first guesses ("my skillet arrived
+    cracked") keeps the question for the customer.
+    """
+    guesses = [(name, p) for name, p in c.top_k[:3] if name != "oos"]
+    product = next(((n, p) for n, p in guesses if n in PRODUCT_INTENTS), None)
+    if product is None or product[1] < PRODUCT_GUESS_AT_LEAST:
+        return None
+    ahead = [n for n, _ in guesses[: guesses.index(product)]]
+    if any(
+        n in NO_RECOMMENDATIONS_AFTER
+        or ACTIONS.get(n, DEFAULT_ACTION)[0] in (Act.FORM, Act.HANDOFF)
+        for n in ahead
+    ):
+        return None
+    wanted = parse_constraints(text, currency=ctx.lookups.shop().currency)
+    if not (wanted.categories or ctx.lookups.product_named(text)):
+        return None
+    name, probability = product
+    return dataclasses.replace(
+        c, intent=name, confidence=probability, out_of_scope=False
+    )
 
 
 def frustrated(c: Classification, text: str) -> bool:
@@ -389,17 +438,27 @@ OFFERS: dict[str, dict[str, Any]] = {
 }
 
 
+# An article of the whole help centre beats the intent's own when its section is
+# this much nearer the question (cosine distance): "can I exchange for another size
+# instead of a refund" is read as a refund question, and is about exchanges.
+CLEARLY_NEARER = 0.1
+
+
 def help_centre_passage(
     ctx: Deciding, text: str, intent: str
 ) -> articles.Passage | None:
-    """The intent's linked articles first; the whole help centre only when none of
-    them fits. A linked article that fits loosely still beats no answer."""
+    """The intent's linked articles first; the whole help centre when none of them
+    fits, or when an article there answers clearly better. A linked article that
+    fits loosely still beats no answer."""
     linked = ctx.lookups.linked_articles(intent)
     passage = ctx.lookups.find_passage(text, among=linked) if linked else None
+    anywhere = ctx.lookups.find_passage(text, among=None)
+    if anywhere is None or not anywhere.fits:
+        return passage
     if passage is None or not passage.fits:
-        anywhere = ctx.lookups.find_passage(text, among=None)
-        if anywhere is not None and anywhere.fits:
-            return anywhere
+        return anywhere
+    if anywhere.distance + CLEARLY_NEARER < passage.distance:
+        return anywhere
     return passage
 
 
@@ -455,13 +514,21 @@ def recommend(ctx: Deciding, text: str, c: Classification) -> Reply:
                 picks, "model_version_id", None
             )
             return recommended
-    if followups.STOCK_QUESTION.search(text) and (
-        named := ctx.lookups.product_named(text)
-    ):
+    if followups.STOCK_QUESTION.search(text) and (named := named_in(ctx, text)):
         # "Is the Ridge boot in stock?": a yes or no about that product.
         return about_product(ctx, named, followups.FollowUp("stock"), c)
     found = ctx.lookups.search_products(text, currency=ctx.lookups.shop().currency)
     return show_found(ctx, found, c, text=text)
+
+
+def named_in(ctx: Deciding, text: str) -> Product | None:
+    """The product ``text`` names; for one request of several that says "it" or
+    "they" ("…the cloudstep shoes, and are they in stock"), the one the whole
+    message names."""
+    named = ctx.lookups.product_named(text)
+    if named is None and text != ctx.incoming.text and followups.IT.search(text):
+        named = ctx.lookups.product_named(ctx.incoming.text)
+    return named
 
 
 def show_found(
@@ -557,13 +624,14 @@ def route(ctx: Deciding, c: Classification | None, text: str) -> Reply | None:
         routed = values_turn(ctx, values, clarifying=clarifying)
     elif (
         ctx.state.get("cards")
-        and not switching_away(c)
+        and not switching_away(c, text)
         and (follow_up := followups.detect(text))
     ):
         routed = followed_up(ctx, follow_up, c, text=text)
     elif (
         followups.STOCK_QUESTION.search(text)
-        and not switching_away(c)
+        and not switching_away(c, text)
+        and not asks_several(ctx)
         and (named := ctx.lookups.product_named(text))
     ):
         # "Do you have the glacier sunglasses in stock?": a yes or no about the
@@ -594,6 +662,7 @@ FOLLOW_UP_INTENTS = {
     "cheaper": "product_recommendation",
     "more": "product_recommendation",
     "refine": "product_recommendation",
+    "narrow": "product_recommendation",
     "pick": "product_availability",
     "sizes": "product_availability",
     "colours": "product_availability",
@@ -601,14 +670,17 @@ FOLLOW_UP_INTENTS = {
 }
 
 
-def switching_away(c: Classification | None) -> bool:
-    """A confident request for a person or an order form beats a follow-up rule."""
-    return (
-        c is not None
-        and not c.out_of_scope
-        and c.confidence >= SWITCH_TOPIC_ABOVE
-        and ACTIONS.get(c.intent, DEFAULT_ACTION)[0] in (Act.FORM, Act.HANDOFF)
-    )
+def switching_away(c: Classification | None, text: str) -> bool:
+    """A confident request for a person or an order form beats a follow-up rule.
+
+    Frustration only when the words say it too: out of context, the model reads
+    frustration into "tell me more about the second one".
+    """
+    if c is None or c.out_of_scope or c.confidence < SWITCH_TOPIC_ABOVE:
+        return False
+    if c.intent == "frustration":
+        return bool(FRUSTRATION.search(text))
+    return ACTIONS.get(c.intent, DEFAULT_ACTION)[0] in (Act.FORM, Act.HANDOFF)
 
 
 def values_turn(
@@ -709,6 +781,10 @@ def refine_search(
     elif follow_up.kind == "more":
         constraints.exclude = [*ctx.state.get("seen", []), *(p.sku for p in shown)]
         what = "else"
+    elif follow_up.kind == "narrow":
+        # "any for kids?": the same search and constraints, for kids.
+        text = f"{text} {follow_up.words}".strip()
+        what = follow_up.words
     else:
         if follow_up.colours:
             constraints.colours = list(follow_up.colours)
@@ -869,7 +945,16 @@ def followup_email(ctx: Deciding, text: str) -> Reply:
 def several_requests(ctx: Deciding) -> Reply | None:
     """Answer every request of the message, or ask which to do first; ``None`` when
     the message holds one request (the whole message is read as one)."""
-    found = multi.requests(ctx.incoming.parts, sure=lambda c: not unsure(c))
+    parts = [(text, c) for text, c in ctx.incoming.parts if not gives_values(ctx, text)]
+    found = multi.requests(parts, sure=lambda c: not unsure(c))
+    if len(found) == 1 and len(parts) < len(ctx.incoming.parts):
+        # "when will my order arrive? NW-10234 alice@example.com": a clause that only
+        # gives an order number or an email is no request of its own; it belongs to
+        # the one beside it, which reads it from the whole message.
+        answered = act_on(ctx, found[0].classification, ctx.incoming.text)
+        if not ctx.turn_failed:
+            ctx.state["failed_turns"] = 0
+        return answered
     action = {r.intent: ACTIONS.get(r.intent, DEFAULT_ACTION)[0] for r in found}
     chosen = multi.plan(
         found,
@@ -900,6 +985,19 @@ def several_requests(ctx: Deciding) -> Reply | None:
     if not ctx.turn_failed:
         ctx.state["failed_turns"] = 0
     return together(replies)
+
+
+def asks_several(ctx: Deciding) -> bool:
+    """Whether the message holds several requests the policy would act on."""
+    parts = [(text, c) for text, c in ctx.incoming.parts if not gives_values(ctx, text)]
+    return len(multi.requests(parts, sure=lambda c: not unsure(c))) > 1
+
+
+def gives_values(ctx: Deciding, text: str) -> bool:
+    """Whether ``text`` only gives an order number and/or an email ("my email is
+    carla@example.com")."""
+    numbers = forms.OrderNumbers.of(ctx.lookups.shop().order_number_pattern)
+    return followups.values_only(text, order_numbers=numbers) is not None
 
 
 def request_button(request: multi.Request) -> dict[str, Any]:

@@ -57,10 +57,11 @@ WANTS_ACTION = re.compile(
 COMMAND = re.compile(
     r"^\s*(?:cancel|return|refund|send\s+back|stop)\b(?!\s+policy)", re.IGNORECASE
 )
-# Question forms about what is allowed, how long, how it works.
+# Question forms about what is allowed, how long, how it works, and why it went
+# as it did ("why did I only get a partial refund?" wants the rule that explains it).
 ASKS = re.compile(
     r"^\s*(?:(?:so|ok(?:ay)?|hi|hey|hello|quick question)[,!.]?\s+)?"
-    r"(?:can|could|may|is|are|do|does|will|would|am|how|what|what'?s|whats|when|"
+    r"(?:can|could|may|is|are|do|does|will|would|am|how|what|what'?s|whats|when|why|"
     r"until\s+when|till\s+when|within|is\s+it|are\s+there)\b"
     r"|\?\s*$"
     r"|\b(?:can|could|may|do|am)\s+i\b|\bis\s+it\s+(?:possible|ok|okay)\b"

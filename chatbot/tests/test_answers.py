@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
         "do I have 30 days to return or is it 14",
         "i got a gift that doesnt fit, can i return it without the receipt",
         "how long do refunds usually take",
+        "why did i only get a partial refund",
     ],
 )
 def test_a_question_about_what_is_allowed_asks_about_the_policy(text):

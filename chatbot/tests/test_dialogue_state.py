@@ -17,6 +17,7 @@ from chatbot.dialogue import followups
 from chatbot.dialogue.forms import OrderNumbers
 from chatbot.models import Order
 from chatbot.tests.test_policy import Chat, Shop, order, reading
+from classifier.serving import Classification
 from recommender.models import Product
 from tests.chat import said
 
@@ -308,8 +309,14 @@ def test_a_confident_request_for_a_form_beats_a_follow_up(shop):
 
 def test_a_clarification_button_searches_for_the_original_request(shop):
     alice = Chat(shop)
-    unsure = reading("product_recommendation", 0.45, runner_up=0.4)
-    alice.turn("running shoes under 80", unsure)
+    # An order form guessed first keeps the question for the customer (the catalog
+    # only settles an unsure reading when no grievance or form is guessed first).
+    unsure = dataclasses.replace(
+        reading("order_status", 0.45),
+        top_k=[("order_status", 0.45), ("product_recommendation", 0.4)],
+    )
+    asked = alice.turn("running shoes under 80", unsure)
+    assert asked.reply.action == "clarify"
     chosen = reading("product_recommendation", 1.0, runner_up=0.0)
     answer = alice.turn(
         "Product recommendation", chosen, postback={"intent": "product_recommendation"}
@@ -492,3 +499,110 @@ def test_a_value_in_a_sentence_is_not_a_value_on_its_own(text):
     assert (
         followups.values_only(text, order_numbers=OrderNumbers.of(r"NW-\d{5}")) is None
     )
+
+
+# --- an unsure reading the catalog settles ----------------------------------------
+
+
+def unsure_between(*guesses: tuple[str, float]) -> Classification:
+    first, confidence = guesses[0]
+    return dataclasses.replace(reading(first, confidence), top_k=list(guesses))
+
+
+def test_an_unsure_request_naming_what_the_shop_sells_gets_cards(shop):
+    unsure = unsure_between(("size_and_fit", 0.4), ("product_recommendation", 0.35))
+    answer = Chat(shop).turn("running shoes between 50 and 80", unsure)
+    assert answer.reply.action == "recommend"
+    assert skus(answer) == ["SHO-102", "SHO-103"]
+    assert answer.reply.intent == "product_recommendation"
+    assert answer.reply.confidence == 0.35
+
+
+def test_an_out_of_scope_reading_naming_a_product_kind_gets_cards(shop):
+    oos = dataclasses.replace(
+        unsure_between(("greeting", 0.3), ("product_recommendation", 0.25)),
+        intent="oos",
+        out_of_scope=True,
+    )
+    answer = Chat(shop).turn("show me rain jackets", oos)
+    assert answer.reply.action == "recommend"
+    assert skus(answer) == ["JKT-201", "JKT-202"]
+
+
+def test_an_unsure_reading_without_a_product_word_is_still_asked_about(shop):
+    unsure = unsure_between(("product_recommendation", 0.4), ("greeting", 0.3))
+    answer = Chat(shop).turn("the blue one from tuesday", unsure)
+    assert answer.reply.action == "clarify"
+
+
+def test_a_grievance_guessed_first_keeps_the_question(shop):
+    unsure = unsure_between(
+        ("damaged_or_wrong_item", 0.4), ("product_availability", 0.35)
+    )
+    answer = Chat(shop).turn("my running shoes arrived torn", unsure)
+    assert answer.reply.action == "clarify"
+    assert "cards" not in answer.reply.payload
+
+
+# --- narrowing the last search -----------------------------------------------------
+
+
+def test_any_for_kids_narrows_the_last_search_and_keeps_its_budget(shop):
+    alice = shown_shoes(shop)
+    kids = alice.turn("any for kids?", unsure_between(("greeting", 0.3)))
+    assert kids.reply.action == "recommend"
+    assert said("recommend_refined", kids.reply.text)
+    assert "for kids" in kids.reply.text
+    assert kids.reply.payload["follow_up"] == "narrow"
+    search = kids.state["last_search"]
+    assert search["text"] == "looking for running shoes under eighty bucks for kids"
+    assert search["constraints"]["max_price"] == "80"
+    assert all(Decimal(c["price"]) <= 80 for c in kids.reply.payload["cards"])
+
+
+def test_a_new_product_kind_is_no_narrowing_of_the_last_search():
+    assert followups.detect("any for kids?") == followups.FollowUp(
+        "narrow", words="for kids"
+    )
+    assert followups.detect("any jackets for kids?") is None
+
+
+def test_when_will_x_be_back_in_stock_is_answered_about_x(shop):
+    answer = Chat(shop).turn(
+        "when will the sprint lite running shoes be back in stock",
+        reading("product_recommendation"),
+    )
+    assert said("product_sold_out", answer.reply.text)
+    assert "Sprint Lite Running Shoes" in answer.reply.text
+
+
+def test_two_product_intents_are_no_reason_to_ask(shop):
+    # Either reading recommends: together they are a sure request for products.
+    torn = unsure_between(
+        ("product_recommendation", 0.4),
+        ("product_availability", 0.35),
+        ("greeting", 0.1),
+    )
+    answer = Chat(shop).turn("something nice for my dad", torn)
+    assert answer.reply.action == "recommend"
+    assert answer.reply.payload["cards"]
+
+
+def test_a_faint_product_guess_is_no_product_request(shop):
+    # Out of scope, with a product intent guessed at 0.01: "rain" names no request.
+    oos = dataclasses.replace(
+        unsure_between(("greeting", 0.04), ("product_recommendation", 0.01)),
+        intent="oos",
+        out_of_scope=True,
+    )
+    answer = Chat(shop).turn("is it gonna rain on the storm shell trail", oos)
+    assert answer.reply.action == "fallback"
+
+
+def test_the_model_reading_frustration_into_a_follow_up_does_not_beat_it(shop):
+    alice = shown_shoes(shop)
+    second = alice.turn("tell me more about the second one", reading("frustration"))
+    assert second.handoff is None
+    assert "Pacer Running Shoes" in second.reply.text
+    angry = alice.turn("the second one?? this is useless", reading("frustration"))
+    assert angry.handoff == "frustration"

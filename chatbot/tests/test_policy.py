@@ -1001,6 +1001,17 @@ def test_a_link_that_does_not_fit_falls_back_to_the_whole_help_centre(help_centr
     assert "3 to 5 working days" in answer.reply.text
 
 
+def test_an_article_clearly_nearer_the_question_beats_the_linked_one(help_centre):
+    # Read as a warranty question, and the warranty article fits ("warranty" is
+    # its tag), but the returns article holds far more of the question's words.
+    answer = Chat(help_centre).turn(
+        "warranty aside, returns: can final-sale items and gift cards be returned, "
+        "and what do return labels cost?",
+        reading("warranty", 0.9),
+    )
+    assert answer.reply.payload["article"]["url"] == "/help/return-policy/"
+
+
 def test_a_linked_article_that_fits_loosely_still_beats_no_answer(help_centre):
     answer = Chat(help_centre).turn("it broke", reading("warranty", 0.97))
     assert answer.reply.payload["article"]["url"] == "/help/warranty/"
@@ -1356,3 +1367,50 @@ def test_a_refund_question_without_an_article_says_the_policy_and_offers_a_check
     assert answer.reply.payload["quick_replies"] == [
         {"title": "Check my refund", "payload": {"intent": "refund_status"}}
     ]
+
+
+# --- values beside a request, "nvm", eager punctuation -----------------------------
+
+
+def test_a_clause_giving_the_order_number_and_email_belongs_to_the_request(shop):
+    decision = decide(
+        several(
+            ("when will my order arrive?", reading("order_status")),
+            ("NW-10234 alice@example.com", reading("opening_hours_contact", 0.7)),
+        ),
+        reading("order_status", 0.5, runner_up=0.4),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert decision.reply.action == "form"
+    assert "UPS" in decision.reply.text
+    assert "1Z999AA10123456784" in decision.reply.text
+    assert shop.looked_up == [("NW-10234", "alice@example.com")]
+
+
+def test_my_email_is_beside_a_request_is_kept_for_its_form(shop):
+    decision = decide(
+        several(
+            ("can you check my order?", reading("order_status")),
+            ("my email is carla@example.com", reading("account_update", 0.8)),
+        ),
+        reading("order_status", 0.5, runner_up=0.4),
+        state={},
+        lookups=shop.lookups(),
+    )
+    assert decision.reply.action == "form"
+    assert decision.state["form"]["slots"] == {"email": "carla@example.com"}
+    assert decision.state["form"]["asking"] == "order_number"
+
+
+def test_nvm_leaves_a_form(shop):
+    chat = Chat(shop)
+    chat.turn("cancel my order", reading("cancel_order"))
+    left = chat.turn("nvm", reading("greeting", 0.4, runner_up=0.3))
+    assert said("form_abandoned", left.reply.text)
+    assert "form" not in left.state
+
+
+def test_piled_up_punctuation_is_no_frustration(shop):
+    eager = Chat(shop).turn("is there a warranty?????!!!!!", reading("warranty"))
+    assert eager.handoff is None
