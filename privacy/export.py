@@ -3,7 +3,9 @@
 The JSON has every row every collector finds (``privacy/collectors.py``), every
 field, machine-readable; the HTML is the conversations as the person would read
 them, plus their orders and returns. Both are what the person is entitled to see,
-so nothing is masked beyond what redaction already did when the text was stored.
+their own email and phone included; only what is always masked wherever text leaves
+the chat (card numbers, IBANs, ID numbers: ``ml.redaction.ALWAYS``) is masked, as in
+any other export, in case it was stored before store-time masking was on.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from chatbot.models import Conversation, Order, ReturnRequest
+from chatbot.models import Conversation, Order, ReturnRequest, ShopSettings
+from ml.redaction import ALWAYS, redact, redact_json
 from privacy.collectors import COLLECTORS
 from privacy.models import DataSubjectRequest, email_digest
 from privacy.subjects import Subject, subject_find
@@ -33,7 +36,14 @@ class Export:
     html: str
 
     def json_text(self) -> str:
-        return json.dumps(self.data, cls=DjangoJSONEncoder, indent=2, sort_keys=True)
+        # UTF-8 as written: names and messages stay readable for the person.
+        return json.dumps(
+            self.data,
+            cls=DjangoJSONEncoder,
+            indent=2,
+            sort_keys=True,
+            ensure_ascii=False,
+        )
 
     def zip_bytes(self) -> bytes:
         """``data.json`` and ``transcript.html`` in one zip (the admin's download)."""
@@ -50,10 +60,13 @@ class Export:
 def export_data(subject: Subject) -> dict[str, Any]:
     """Every row held about ``subject``, per kind (``app_label.Model``)."""
     rows = {}
+    pattern = ShopSettings.load().order_number_pattern
     for collector in COLLECTORS:
         exported = collector.exported(subject)
         if exported:
-            rows[collector.label] = exported
+            rows[collector.label] = redact_json(
+                exported, kinds=ALWAYS, order_numbers=pattern
+            )
     return {
         "format": FORMAT,
         "generated": timezone.now(),
@@ -64,11 +77,15 @@ def export_data(subject: Subject) -> dict[str, Any]:
 
 def transcript_html(subject: Subject) -> str:
     """The person's conversations, orders and returns as a page to read."""
-    conversations = (
+    conversations = list(
         Conversation.objects.filter(pk__in=subject.conversation_ids)
         .prefetch_related("messages")
         .order_by("created")
     )
+    pattern = ShopSettings.load().order_number_pattern
+    for conversation in conversations:
+        for message in conversation.messages.all():  # shown, never saved
+            message.text = redact(message.text, order_numbers=pattern).text
     return render_to_string(
         "privacy/transcript.html",
         {

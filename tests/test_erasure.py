@@ -49,6 +49,7 @@ from tests.factories import (
     CustomerFactory,
     IntentFactory,
     InteractionFactory,
+    MessageFactory,
     OrderFactory,
     OrderItemFactory,
     ProductFactory,
@@ -554,3 +555,24 @@ def test_the_export_command_refuses_a_folder_already_used(story, tmp_path: Path)
         call_command("export_customer", customer=story.alice.pk, out=tmp_path)
 
     assert not DataSubjectRequest.objects.exists()
+
+
+def test_an_export_masks_a_card_number_stored_before_masking_was_on(
+    story, tmp_path: Path
+):
+    # Stored raw: the shop had store-time card masking off when Alice wrote it.
+    conversation = story.alice.conversations.get()
+    MessageFactory.create(
+        conversation=conversation,
+        text="my card is 4242 4242 4242 4242, and my email is alice@example.com",
+    )
+
+    call_command("export_customer", customer=story.alice.pk, out=tmp_path / "out")
+
+    data = (tmp_path / "out" / "data.json").read_text()
+    html = (tmp_path / "out" / "transcript.html").read_text()
+    for kept in (data, html):
+        assert "4242 4242 4242 4242" not in kept
+        assert "[card ••••4242]" in kept
+        # Her own email is hers to see: only what is always masked is.
+        assert "my email is alice@example.com" in kept
