@@ -49,3 +49,13 @@ async def database_call(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs)
     """
     call = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executor())
     return await call(*args, **kwargs)
+
+
+def reset() -> None:
+    """Let the pool's threads go, with the connections they hold: the next call
+    starts fresh threads, whose connections read the database settings anew."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool[1].shutdown(wait=True)
+            _pool = None

@@ -351,6 +351,7 @@ async def test_it_refuses_a_frame_postgresql_cannot_hold_and_the_customer_goes_o
 async def test_it_answers_unavailable_while_postgresql_is_unreachable():
     from django.db import connections
 
+    from chatbot import db_threads
     from devserver.processes import free_port
 
     ws = await open_chat()
@@ -360,6 +361,9 @@ async def test_it_answers_unavailable_while_postgresql_is_unreachable():
     # Every new connection goes to a port where nothing listens: refused for real.
     database["PORT"] = str(free_port())
     await database_sync_to_async(connections.close_all)()
+    # The socket's database threads hold connections of their own (as a server's
+    # would, all broken when PostgreSQL goes away): new threads connect anew.
+    db_threads.reset()
     try:
         await ws.send_json_to(frame)
         refused = await ws.receive_json_from(timeout=30)
