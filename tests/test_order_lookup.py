@@ -86,16 +86,25 @@ def shop(settings: Any) -> Iterator[Shop]:
     circuit().close()
 
 
-def asking_email(number: str, form: str = "order_status") -> dict[str, Any]:
+def asking(slot: str, *, slots: dict[str, str], form: str) -> dict[str, Any]:
+    """A conversation's state while ``form`` asks for ``slot``."""
     return {
         "form": {
             "name": form,
-            "slots": {"order_number": number},
-            "asking": "email",
+            "slots": slots,
+            "asking": slot,
             "lookups": 0,
             "misses": 0,
         }
     }
+
+
+def asking_email(number: str, form: str = "order_status") -> dict[str, Any]:
+    return asking("email", slots={"order_number": number}, form=form)
+
+
+def asking_number() -> dict[str, Any]:
+    return asking("order_number", slots={}, form="order_status")
 
 
 def reply_to(conversation: Conversation, text: str, **fields: Any) -> Message:
@@ -244,15 +253,7 @@ def test_a_verified_shopper_is_not_asked_for_the_email(shop):
     customer = CustomerFactory.create(external_id="cust-42")
     conversation = ConversationFactory.create(
         customer=customer,
-        state={
-            "form": {
-                "name": "order_status",
-                "slots": {},
-                "asking": "order_number",
-                "lookups": 0,
-                "misses": 0,
-            }
-        },
+        state=asking_number(),
     )
     reply = reply_to(conversation, "NW-10234")
     assert said("order_status", reply.text)
@@ -265,15 +266,7 @@ def test_a_shopper_whose_order_is_not_theirs_is_asked_for_the_email(shop):
     customer = CustomerFactory.create(external_id="cust-7")
     conversation = ConversationFactory.create(
         customer=customer,
-        state={
-            "form": {
-                "name": "order_status",
-                "slots": {},
-                "asking": "order_number",
-                "lookups": 0,
-                "misses": 0,
-            }
-        },
+        state=asking_number(),
     )
     reply = reply_to(conversation, "NW-10234")
     assert said("ask_order_email", reply.text)
@@ -283,15 +276,7 @@ def test_a_shopper_whose_order_is_not_theirs_is_asked_for_the_email(shop):
 def test_an_unverified_customer_is_never_looked_up_by_a_shopper_id(shop):
     # The id a customer types is just text: only Customer.external_id counts.
     conversation = ConversationFactory.create(
-        state={
-            "form": {
-                "name": "order_status",
-                "slots": {},
-                "asking": "order_number",
-                "lookups": 0,
-                "misses": 0,
-            }
-        },
+        state=asking_number(),
     )
     reply = reply_to(conversation, "NW-10234")
     assert said("ask_order_email", reply.text)
@@ -471,15 +456,7 @@ def test_pushed_orders_are_found_by_a_verified_shopper(answer):
     customer = CustomerFactory.create(external_id="cust-42")
     conversation = ConversationFactory.create(
         customer=customer,
-        state={
-            "form": {
-                "name": "order_status",
-                "slots": {},
-                "asking": "order_number",
-                "lookups": 0,
-                "misses": 0,
-            }
-        },
+        state=asking_number(),
     )
     reply = reply_to(conversation, "NW-10234")
     assert said("order_status", reply.text)
