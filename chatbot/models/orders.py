@@ -15,17 +15,21 @@ from chatbot.models.conversations import Conversation
 
 
 class OrderQuerySet(models.QuerySet["Order"]):
-    def owned(self, *, number: str, email: str, shopper_id: str) -> Order | None:
-        """The order with ``number`` whose email is ``email`` or whose shopper is
-        ``shopper_id``; ``None`` if none is (an empty key matches nothing)."""
+    def belonging_to(self, *, email: str, shopper_id: str) -> OrderQuerySet:
+        """Orders whose email is ``email`` or whose shopper is ``shopper_id``; an
+        empty key matches nothing, so two empty keys give no orders."""
         whose = models.Q()
         if email:
             whose |= models.Q(email__iexact=email)
         if shopper_id:
             whose |= models.Q(shopper_id=shopper_id)
-        if not whose:
-            return None
-        return self.filter(whose, number__iexact=number).first()
+        return self.filter(whose) if whose else self.none()
+
+    def owned(self, *, number: str, email: str, shopper_id: str) -> Order | None:
+        """The order with ``number`` whose email is ``email`` or whose shopper is
+        ``shopper_id``; ``None`` if none is (an empty key matches nothing)."""
+        mine = self.belonging_to(email=email, shopper_id=shopper_id)
+        return mine.filter(number__iexact=number).first()
 
 
 class Order(models.Model):
